@@ -1,0 +1,83 @@
+/* envelope.h - the sealed message format that crosses between sites.
+ *
+ * An envelope is a versioned binary header (message id, correlation id,
+ * transaction code, sender, receiver, created, expiry, key id) followed by
+ * the payload encrypted for the receiving site, and the sending site's
+ * signature over all of it. gg_env_open verifies before it decrypts and
+ * returns nothing but an error for any envelope that fails a check. The
+ * byte layout is in docs/protocol.md. Keys are loaded once and shared by
+ * threads (gg_env_keys is immutable after load).
+ */
+#ifndef GG_ENVELOPE_ENVELOPE_H
+#define GG_ENVELOPE_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+
+#define GG_ENV_VERSION 1
+#define GG_ENV_MAX (4u << 20)     /* largest envelope accepted, bytes */
+#define GG_ENV_NAME_MAX 64
+#define GG_ENV_TXN_MAX 32
+
+typedef enum gg_env_suite {
+    GG_SUITE_INTL = 1,  /* Ed25519, X25519, AES-256-GCM, SHA-256 */
+    GG_SUITE_GM = 2,    /* SM2, SM3, SM4 (issue: message security) */
+} gg_env_suite;
+
+typedef enum gg_env_kind {
+    GG_ENV_REQUEST = 1,
+    GG_ENV_REPLY = 2,
+    GG_ENV_EVENT = 3,
+} gg_env_kind;
+
+typedef struct gg_env_hdr {
+    uint8_t version;
+    uint8_t suite;
+    uint8_t kind;                    /* gg_env_kind */
+    uint8_t msg_id[16];
+    uint8_t corr_id[16];             /* request: = msg_id; reply: the request's msg_id */
+    char txn[GG_ENV_TXN_MAX];        /* transaction code: "bind", "bills.query", ... */
+    char sender[GG_ENV_NAME_MAX];
+    char receiver[GG_ENV_NAME_MAX];
+    int64_t created_ms;
+    int64_t expiry_ms;
+    uint32_t key_id;                 /* id of the signing key */
+} gg_env_hdr;
+
+typedef struct gg_env_keys gg_env_keys;
+
+typedef struct gg_env_keys_cfg {
+    const char *suite;          /* "intl" */
+    const char *self_name;      /* our site name; must match receiver on open */
+    const char *sign_key;       /* our private signing key, PEM */
+    const char *kem_key;        /* our private key-agreement key, PEM */
+    const char *peer_sign_pub;  /* peer's public signing key, PEM */
+    const char *peer_kem_pub;   /* peer's public key-agreement key, PEM */
+} gg_env_keys_cfg;
+
+/* gg_env_keys_load - read and check the key files. GG_ECONFIG with a reason
+ * in err on a missing, unreadable or wrong-type key. */
+gg_err gg_env_keys_load(const gg_env_keys_cfg *cfg, gg_env_keys **out, char *err,
+                        size_t errsz);
+void gg_env_keys_free(gg_env_keys *k);
+
+/* gg_env_seal - build a sealed envelope from hdr (version, suite and key_id
+ * are filled in by seal) and plaintext payload, appended to out. */
+gg_err gg_env_seal(const gg_env_keys *k, const gg_env_hdr *hdr, const void *pt, size_t ptlen,
+                   gg_buf *out);
+
+/* gg_env_open - verify and decrypt. On GG_OK *pt is a malloc'd copy of the
+ * plaintext (the caller frees it) and hdr is filled in. Errors: GG_EPROTO
+ * (malformed), GG_ECRYPTO (signature, tag or key), GG_EDENIED (not for us),
+ * GG_ETOOBIG. expiry is not checked here: callers compare hdr.expiry_ms. */
+gg_err gg_env_open(const gg_env_keys *k, const void *in, size_t len, gg_env_hdr *hdr,
+                   uint8_t **pt, size_t *ptlen);
+
+/* gg_env_peek - parse only the cleartext header (no verification): for
+ * routing and logs, never for trust. */
+gg_err gg_env_peek(const void *in, size_t len, gg_env_hdr *hdr);
+
+#endif

@@ -1,0 +1,27 @@
+/* seed.h - a deterministic, realistic synthetic marketing database.
+ *
+ * Creates the schema of docs/marketing-schema.md in a new SQLite file and
+ * fills it: accounts in Nanjing's 11 districts with Chinese names, phone
+ * and ID numbers; daily readings with a seasonal shape and household
+ * variety; monthly bills computed from the readings by the tariff tables
+ * (paid, unpaid, overdue). The same options always give the same bytes of
+ * data.
+ */
+#ifndef GG_MARKETING_SEED_H
+#define GG_MARKETING_SEED_H
+
+#include <stdint.h>
+
+#include "core/err.h"
+
+typedef struct gg_seed_opts {
+    int accounts;           /* >= 1 */
+    int months;             /* 1..120 */
+    uint64_t seed;          /* PRNG seed */
+    const char *end_period; /* last billed month "YYYY-MM"; NULL = the month before now */
+} gg_seed_opts;
+
+/* gg_seed_sqlite - create and fill path; GG_EEXISTS if it exists. */
+gg_err gg_seed_sqlite(const char *path, const gg_seed_opts *opts);
+
+#endif

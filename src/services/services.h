@@ -1,0 +1,40 @@
+/* services.h - the utility's business services, dispatched by transaction code.
+ *
+ * A service reads the request payload (JSON, from the portal) and returns
+ * the reply payload: {"status": <http status>, "body": <json>}, where body
+ * is either the result or {"error":{"code","message"}} with a stable code.
+ * Services check binding tokens themselves and never reveal an account
+ * without a valid one; personal data leaves only masked. They know nothing
+ * of queues, channels or envelopes.
+ *
+ * Transaction codes and payloads (docs/protocol.md, "Payloads"):
+ *   "bind"         {"portal_user_id","account_no","holder_name","phone_last4"}
+ *                  -> 201 {"binding_token","account":{"account_no","holder_name","address"}}
+ *   "bills.query"  {"binding_token","account_no","from","to"}
+ *                  -> 200 {"account_no","bills":[{...}]}
+ */
+#ifndef GG_SERVICES_SERVICES_H
+#define GG_SERVICES_SERVICES_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "envelope/token.h"
+#include "marketing/marketing.h"
+
+typedef struct gg_svc_ctx {
+    gg_mkt *mkt;                               /* this worker's connection */
+    const uint8_t *token_key;                  /* GG_TOKEN_KEY_LEN bytes */
+    int64_t token_ttl_ms;                      /* lifetime of issued tokens */
+    int64_t now_ms;
+} gg_svc_ctx;
+
+/* gg_svc_dispatch - run txn on req. Always returns a new reply object
+ * (never NULL unless out of memory); unknown txn gives 400
+ * "unknown_transaction". Does not take ownership of req. */
+json_t *gg_svc_dispatch(gg_svc_ctx *ctx, const char *txn, json_t *req);
+
+/* gg_svc_error - helper: {"status":status,"body":{"error":{"code","message"}}}. */
+json_t *gg_svc_error(int status, const char *code, const char *message);
+
+#endif
