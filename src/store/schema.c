@@ -1,0 +1,276 @@
+/* schema.c - the on-disk format of the store and its cached statements.
+ *
+ * Format version 1 (meta.schema_version = '1'):
+ *   messages       one row per live message, without its bytes; AUTOINCREMENT
+ *                  so an id is never reused, even after the newest message
+ *                  is deleted (the channel uses ids as sequence numbers).
+ *   bodies         the bytes of each message, apart, so leasing and backing
+ *                  out rewrite a small row and never the blob (which would
+ *                  need fresh pages, and fail on a full disk).
+ *   queue_stats    depth and bytes per queue, kept by triggers on messages,
+ *                  so limit checks cost one lookup, not a scan.
+ *   channel_marks  highest sequence number committed per inbound channel.
+ *   dead_letters   messages taken out of service, with reason and time.
+ * Any change to these tables raises GG_STORE_SCHEMA_VERSION and adds an
+ * upgrade step here (see docs/store.md); a store of another version is
+ * refused rather than guessed at.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "store/store_int.h"
+
+static const char schema_v1[] =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE messages("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, dest TEXT NOT NULL,"
+    " put_ms INTEGER NOT NULL, expiry_ms INTEGER NOT NULL,"
+    " lease_until_ms INTEGER NOT NULL, backouts INTEGER NOT NULL, len INTEGER NOT NULL);"
+    "CREATE TABLE bodies(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
+    "CREATE INDEX messages_queue_id ON messages(queue, id);"
+    "CREATE TABLE queue_stats(queue TEXT PRIMARY KEY, depth INTEGER NOT NULL,"
+    " bytes INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TRIGGER messages_ins AFTER INSERT ON messages BEGIN"
+    " INSERT INTO queue_stats(queue, depth, bytes) VALUES(NEW.queue, 1, NEW.len)"
+    " ON CONFLICT(queue) DO UPDATE SET depth = depth + 1, bytes = bytes + NEW.len; END;"
+    "CREATE TRIGGER messages_del AFTER DELETE ON messages BEGIN"
+    " UPDATE queue_stats SET depth = depth - 1, bytes = bytes - OLD.len"
+    " WHERE queue = OLD.queue; DELETE FROM bodies WHERE id = OLD.id; END;"
+    "CREATE TABLE channel_marks(channel TEXT PRIMARY KEY, mark INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE dead_letters("
+    " id INTEGER PRIMARY KEY, queue TEXT NOT NULL, dest TEXT NOT NULL,"
+    " reason TEXT NOT NULL, dead_ms INTEGER NOT NULL, put_ms INTEGER NOT NULL,"
+    " expiry_ms INTEGER NOT NULL, backouts INTEGER NOT NULL,"
+    " len INTEGER NOT NULL, data BLOB NOT NULL);";
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_INSERT] = "INSERT INTO messages(queue, dest, put_ms, expiry_ms, lease_until_ms,"
+                 " backouts, len) VALUES(?1, ?2, ?3, ?4, 0, 0, ?5)",
+    [S_INSERT_BODY] = "INSERT INTO bodies(id, data) VALUES(?1, ?2)",
+    [S_QSTATS] = "SELECT depth, bytes FROM queue_stats WHERE queue = ?1",
+    [S_READY] = "SELECT id, dest, put_ms, expiry_ms, lease_until_ms, backouts FROM messages"
+                " WHERE queue = ?1 AND lease_until_ms <= ?2 ORDER BY id LIMIT ?3",
+    [S_DATA] = "SELECT data FROM bodies WHERE id = ?1",
+    [S_LEASE] = "UPDATE messages SET lease_until_ms = ?2, backouts = ?3 WHERE id = ?1",
+    [S_FIND] = "SELECT queue, backouts FROM messages WHERE id = ?1",
+    [S_RELEASE] = "UPDATE messages SET lease_until_ms = 0, backouts = ?2 WHERE id = ?1",
+    [S_DELETE] = "DELETE FROM messages WHERE id = ?1",
+    [S_TO_DEAD] = "INSERT INTO dead_letters(id, queue, dest, reason, dead_ms, put_ms,"
+                  " expiry_ms, backouts, len, data) SELECT m.id, m.queue, m.dest, ?2, ?3,"
+                  " m.put_ms, m.expiry_ms, ?4, m.len, b.data FROM messages m"
+                  " JOIN bodies b ON b.id = m.id WHERE m.id = ?1",
+    [S_BROWSE] = "SELECT m.id, m.dest, m.put_ms, m.expiry_ms, m.backouts, b.data"
+                 " FROM messages m JOIN bodies b ON b.id = m.id"
+                 " WHERE m.queue = ?1 AND m.id > ?2 ORDER BY m.id LIMIT ?3",
+    [S_DEL_UPTO] = "DELETE FROM messages WHERE queue = ?1 AND id <= ?2",
+    [S_MARK_GET] = "SELECT mark FROM channel_marks WHERE channel = ?1",
+    [S_MARK_SET] = "INSERT INTO channel_marks(channel, mark) VALUES(?1, ?2)"
+                   " ON CONFLICT(channel) DO UPDATE SET mark = excluded.mark",
+    [S_QUEUES] = "SELECT q.queue, q.depth, q.bytes, (SELECT m.put_ms FROM messages m"
+                 " WHERE m.queue = q.queue ORDER BY m.id LIMIT 1) FROM queue_stats q"
+                 " WHERE q.depth > 0 ORDER BY q.queue LIMIT ?1",
+    [S_DEAD_LIST] = "SELECT id, queue, dest, reason, dead_ms, put_ms, expiry_ms, backouts, len"
+                    " FROM dead_letters WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [S_DEAD_GET] = "SELECT queue, dest, expiry_ms, len, data FROM dead_letters WHERE id = ?1",
+    [S_DEAD_DEL] = "DELETE FROM dead_letters WHERE id = ?1",
+    [S_DEAD_COUNT] = "SELECT count(*) FROM dead_letters",
+};
+
+gg_err gg_store_sql_err(gg_store *st, const char *op, int rc)
+{
+    gg_err err;
+
+    switch (rc & 0xff) {
+    case SQLITE_FULL:
+        err = GG_ENOSPC;
+        break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        err = GG_EBUSY;
+        break;
+    case SQLITE_NOMEM:
+        err = GG_ENOMEM;
+        break;
+    case SQLITE_TOOBIG:
+        err = GG_ETOOBIG;
+        break;
+    default:
+        err = GG_EIO;
+        break;
+    }
+    gg_error("store", "msg=\"sqlite failed\" op=%s rc=%d err=%s detail=\"%s\"", op, rc,
+             gg_errname(err), st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+    return err;
+}
+
+/* pragma_text - run a PRAGMA and copy its first column of the first row. */
+static int pragma_text(sqlite3 *db, const char *sql, char *out, size_t outsz)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+
+    out[0] = '\0';
+    if (rc != SQLITE_OK)
+        goto out;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(s, 0);
+        snprintf(out, outsz, "%s", t ? (const char *)t : "");
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
+    }
+out:
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* check_or_create - inside one transaction: create a fresh store, or check
+ * that an existing one is ours and of our version. */
+static gg_err check_or_create(gg_store *st)
+{
+    char buf[64], tables[32];
+    char version[32];
+    gg_err err = GG_OK;
+    int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+
+    if (rc != SQLITE_OK)
+        return gg_store_sql_err(st, "open.begin", rc);
+    rc = pragma_text(st->db, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'", buf,
+                     sizeof buf);
+    if (rc == SQLITE_OK)
+        rc = pragma_text(st->db, "SELECT count(*) FROM sqlite_master", tables, sizeof tables);
+    if (rc != SQLITE_OK) {
+        err = gg_store_sql_err(st, "open.inspect", rc);
+        goto out;
+    }
+    if (strcmp(buf, "0") == 0 && strcmp(tables, "0") != 0) {
+        gg_error("store", "msg=\"not a gridgate store\" path=%s", st->path);
+        err = GG_EIO;
+        goto out;
+    }
+    if (strcmp(buf, "0") == 0) {
+        char sql[128];
+        rc = sqlite3_exec(st->db, schema_v1, NULL, NULL, NULL);
+        snprintf(sql, sizeof sql, "INSERT INTO meta(key, value) VALUES('schema_version', '%d')",
+                 GG_STORE_SCHEMA_VERSION);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            err = gg_store_sql_err(st, "open.create", rc);
+            goto out;
+        }
+        gg_info("store", "msg=\"created\" path=%s schema_version=%d", st->path,
+                GG_STORE_SCHEMA_VERSION);
+    }
+    rc = pragma_text(st->db, "SELECT value FROM meta WHERE key = 'schema_version'", version,
+                     sizeof version);
+    if (rc != SQLITE_OK) {
+        err = gg_store_sql_err(st, "open.version", rc);
+        goto out;
+    }
+    snprintf(buf, sizeof buf, "%d", GG_STORE_SCHEMA_VERSION);
+    if (strcmp(version, buf) != 0) {
+        gg_error("store", "msg=\"unsupported schema version\" path=%s found=\"%s\" want=%d",
+                 st->path, version, GG_STORE_SCHEMA_VERSION);
+        err = GG_EIO;
+        goto out;
+    }
+    rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        err = gg_store_sql_err(st, "open.commit", rc);
+out:
+    if (err != GG_OK && !sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return err;
+}
+
+gg_err gg_store_schema_open(gg_store *st)
+{
+    char mode[16];
+    int rc;
+    gg_err err;
+
+    sqlite3_extended_result_codes(st->db, 1);
+    sqlite3_busy_timeout(st->db, 5000);
+    rc = pragma_text(st->db, "PRAGMA journal_mode=WAL", mode, sizeof mode);
+    if (rc != SQLITE_OK)
+        return gg_store_sql_err(st, "open.wal", rc);
+    if (strcmp(mode, "wal") != 0) {
+        gg_error("store", "msg=\"WAL mode refused\" path=%s mode=%s", st->path, mode);
+        return GG_EIO;
+    }
+    rc = sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return gg_store_sql_err(st, "open.synchronous", rc);
+    if (st->opts.max_db_bytes > 0) {
+        char sql[64], psz[32];
+        long long pages;
+        rc = pragma_text(st->db, "PRAGMA page_size", psz, sizeof psz);
+        if (rc != SQLITE_OK)
+            return gg_store_sql_err(st, "open.page_size", rc);
+        pages = st->opts.max_db_bytes / (atoll(psz) > 0 ? atoll(psz) : 4096);
+        snprintf(sql, sizeof sql, "PRAGMA max_page_count=%lld", pages > 1 ? pages : 1);
+        rc = pragma_text(st->db, sql, psz, sizeof psz);
+        if (rc != SQLITE_OK)
+            return gg_store_sql_err(st, "open.max_page_count", rc);
+    }
+    err = check_or_create(st);
+    if (err != GG_OK)
+        return err;
+    for (int i = 0; i < S_COUNT; i++) {
+        rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                &st->stmt[i], NULL);
+        if (rc != SQLITE_OK)
+            return gg_store_sql_err(st, "open.prepare", rc);
+    }
+    return GG_OK;
+}
+
+void gg_store_schema_close(gg_store *st)
+{
+    for (int i = 0; i < S_COUNT; i++) {
+        sqlite3_finalize(st->stmt[i]);
+        st->stmt[i] = NULL;
+    }
+}
+
+/* gg_sql_prep - a cached statement, reset and with no bindings. */
+sqlite3_stmt *gg_sql_prep(gg_store *st, enum gg_stmt id)
+{
+    sqlite3_stmt *s = st->stmt[id];
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return s;
+}
+
+/* gg_sql_done - step a statement that returns no rows, reset it; SQLITE_OK or the error. */
+int gg_sql_done(sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* gg_sql_bind_blob - bind len bytes; an empty blob (never NULL) when len is 0. */
+int gg_sql_bind_blob(sqlite3_stmt *s, int i, const void *p, size_t len)
+{
+    if (len == 0)
+        return sqlite3_bind_zeroblob(s, i, 0);
+    return sqlite3_bind_blob64(s, i, p, (sqlite3_uint64)len, SQLITE_STATIC);
+}
+
+/* gg_sql_col_text - copy text column i into out, truncated, "" for NULL. */
+void gg_sql_col_text(sqlite3_stmt *s, int i, char *out, size_t outsz)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    size_t n = t ? strnlen((const char *)t, outsz - 1) : 0;
+    if (n)
+        memcpy(out, t, n);
+    out[n] = '\0';
+}

@@ -1,0 +1,641 @@
+/* store.c - the durable queue store (contract in store.h, design in
+ * docs/store.md).
+ *
+ * Every mutation is an op_* function run by run_txn() inside one
+ * transaction: the op reads and writes through the cached statements and
+ * notes in a gg_txn what it did. run_txn commits (or rolls everything back
+ * on any error), applies the counters and then, with the store mutex
+ * released, wakes waiters and calls watchers. Reads take the mutex and run
+ * single statements. Ops never commit and never wake anyone themselves, so a
+ * writer thread may later run many ops in one commit (group commit).
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "store/store_int.h"
+
+typedef gg_err (*txn_fn)(gg_store *st, gg_txn *t, void *arg);
+
+#define REASON_BACKOUT "backout threshold"
+
+/* run_txn - run fn in one IMMEDIATE transaction and commit it, or roll it
+ * all back if fn or the commit fails. Counters and wake-ups only on commit. */
+static gg_err run_txn(gg_store *st, const char *op, txn_fn fn, void *arg)
+{
+    gg_txn t;
+    gg_err err;
+    int rc;
+
+    memset(&t, 0, sizeof t);
+    pthread_mutex_lock(&st->mu);
+    rc = gg_sql_done(gg_sql_prep(st, S_BEGIN));
+    if (rc != SQLITE_OK) {
+        err = gg_store_sql_err(st, op, rc);
+        goto out;
+    }
+    err = fn(st, &t, arg);
+    if (err == GG_OK) {
+        rc = gg_sql_done(gg_sql_prep(st, S_COMMIT));
+        if (rc != SQLITE_OK)
+            err = gg_store_sql_err(st, op, rc);
+    }
+    if (err != GG_OK && !sqlite3_get_autocommit(st->db)) {
+        rc = gg_sql_done(gg_sql_prep(st, S_ROLLBACK));
+        if (rc != SQLITE_OK)
+            gg_store_sql_err(st, "rollback", rc);
+    }
+    if (err == GG_OK) {
+        st->counts.puts += t.c.puts;
+        st->counts.gets += t.c.gets;
+        st->counts.acks += t.c.acks;
+        st->counts.backouts += t.c.backouts;
+        st->counts.expired += t.c.expired;
+        st->counts.dead += t.c.dead;
+        st->counts.dropped += t.c.dropped;
+    }
+out:
+    pthread_mutex_unlock(&st->mu);
+    if (err == GG_OK && (t.ntouched || t.touched_overflow))
+        gg_store_notify(st, &t);
+    return err;
+}
+
+/* insert_msg - check queue's limits, then add one message. GG_EFULL if a
+ * limit would be exceeded. */
+static gg_err insert_msg(gg_store *st, gg_txn *t, const char *op, const char *queue,
+                         const char *dest, const void *data, size_t len, int64_t expiry_ms,
+                         int64_t *id_out)
+{
+    sqlite3_stmt *s = gg_sql_prep(st, S_QSTATS);
+    int64_t depth = 0, bytes = 0, id;
+    int rc;
+
+    sqlite3_bind_text(s, 1, queue, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        depth = sqlite3_column_int64(s, 0);
+        bytes = sqlite3_column_int64(s, 1);
+        rc = SQLITE_DONE;
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return gg_store_sql_err(st, op, rc);
+    if (st->opts.max_depth > 0 && depth + 1 > st->opts.max_depth)
+        return GG_EFULL;
+    if (st->opts.max_bytes > 0 && bytes + (int64_t)len > st->opts.max_bytes)
+        return GG_EFULL;
+    s = gg_sql_prep(st, S_INSERT);
+    sqlite3_bind_text(s, 1, queue, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, dest ? dest : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, gg_now_ms());
+    sqlite3_bind_int64(s, 4, expiry_ms);
+    sqlite3_bind_int64(s, 5, (int64_t)len);
+    rc = gg_sql_done(s);
+    if (rc != SQLITE_OK)
+        return gg_store_sql_err(st, op, rc);
+    id = sqlite3_last_insert_rowid(st->db);
+    s = gg_sql_prep(st, S_INSERT_BODY);
+    sqlite3_bind_int64(s, 1, id);
+    rc = gg_sql_bind_blob(s, 2, data, len);
+    if (rc == SQLITE_OK)
+        rc = gg_sql_done(s);
+    if (rc != SQLITE_OK)
+        return gg_store_sql_err(st, op, rc);
+    if (id_out)
+        *id_out = id;
+    t->c.puts++;
+    gg_txn_touch(t, queue);
+    return GG_OK;
+}
+
+/* delete_msg - remove message id; GG_ENOTFOUND if there is none. */
+static gg_err delete_msg(gg_store *st, const char *op, int64_t id)
+{
+    sqlite3_stmt *s = gg_sql_prep(st, S_DELETE);
+    int rc;
+
+    sqlite3_bind_int64(s, 1, id);
+    rc = gg_sql_done(s);
+    if (rc != SQLITE_OK)
+        return gg_store_sql_err(st, op, rc);
+    return sqlite3_changes(st->db) ? GG_OK : GG_ENOTFOUND;
+}
+
+/* to_dead - move message id to the dead-letter queue with reason. */
+static gg_err to_dead(gg_store *st, gg_txn *t, const char *op, int64_t id, int backouts,
+                      const char *reason)
+{
+    sqlite3_stmt *s = gg_sql_prep(st, S_TO_DEAD);
+    int rc;
+
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_text(s, 2, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, gg_now_ms());
+    sqlite3_bind_int(s, 4, backouts);
+    rc = gg_sql_done(s);
+    if (rc != SQLITE_OK)
+        return gg_store_sql_err(st, op, rc);
+    if (sqlite3_changes(st->db) == 0)
+        return GG_ENOTFOUND;
+    t->c.dead++;
+    gg_warn("store", "msg=\"dead-lettered\" id=%lld backouts=%d reason=\"%s\"", (long long)id,
+            backouts, reason);
+    return delete_msg(st, op, id);
+}
+
+/* find_msg - queue and backouts of message id; GG_ENOTFOUND if none. */
+static gg_err find_msg(gg_store *st, const char *op, int64_t id, char *queue, int *backouts)
+{
+    sqlite3_stmt *s = gg_sql_prep(st, S_FIND);
+    gg_err err = GG_ENOTFOUND;
+    int rc;
+
+    sqlite3_bind_int64(s, 1, id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        gg_sql_col_text(s, 0, queue, GG_QUEUE_NAME_MAX);
+        *backouts = sqlite3_column_int(s, 1);
+        err = GG_OK;
+    } else if (rc != SQLITE_DONE) {
+        err = gg_store_sql_err(st, op, rc);
+    }
+    sqlite3_reset(s);
+    return err;
+}
+
+struct get_args {
+    const char *queue;
+    int64_t lease_ms;
+    gg_msg *msg;        /* the leased message, NULL if none was ready */
+};
+
+struct cand {
+    int64_t id, put_ms, expiry_ms, lease_until_ms;
+    int backouts;
+    char dest[GG_QUEUE_NAME_MAX];
+};
+
+/* lease_cand - lease candidate c and read it into a->msg. */
+static gg_err lease_cand(gg_store *st, gg_txn *t, struct get_args *a, const struct cand *c,
+                         int backouts, int64_t now)
+{
+    sqlite3_stmt *s = gg_sql_prep(st, S_LEASE);
+    gg_err err = GG_OK;
+    int rc;
+
+    sqlite3_bind_int64(s, 1, c->id);
+    sqlite3_bind_int64(s, 2, now + a->lease_ms);
+    sqlite3_bind_int(s, 3, backouts);
+    rc = gg_sql_done(s);
+    if (rc != SQLITE_OK)
+        return gg_store_sql_err(st, "get", rc);
+    s = gg_sql_prep(st, S_DATA);
+    sqlite3_bind_int64(s, 1, c->id);
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        err = rc == SQLITE_DONE ? GG_EIO : gg_store_sql_err(st, "get", rc);
+        goto out;
+    }
+    a->msg = gg_store_msg_alloc(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+    if (!a->msg) {
+        err = GG_ENOMEM;
+        goto out;
+    }
+    a->msg->id = c->id;
+    snprintf(a->msg->queue, sizeof a->msg->queue, "%s", a->queue);
+    memcpy(a->msg->dest, c->dest, sizeof a->msg->dest);
+    a->msg->put_ms = c->put_ms;
+    a->msg->expiry_ms = c->expiry_ms;
+    a->msg->backouts = backouts;
+    t->c.gets++;
+out:
+    sqlite3_reset(s);
+    return err;
+}
+
+/* op_get - walk ready messages in id order: drop the expired, count a
+ * backout for each whose lease ran out (dead-lettering at the threshold),
+ * and lease the first that remains. GG_OK with a->msg NULL if none. */
+static gg_err op_get(gg_store *st, gg_txn *t, void *arg)
+{
+    struct get_args *a = arg;
+    struct cand c[GG_STORE_GET_BATCH];
+    int64_t now = gg_now_ms();
+    int thr = st->opts.backout_threshold;
+
+    for (;;) {
+        sqlite3_stmt *s = gg_sql_prep(st, S_READY);
+        size_t n = 0;
+        int rc;
+
+        sqlite3_bind_text(s, 1, a->queue, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, now);
+        sqlite3_bind_int(s, 3, GG_STORE_GET_BATCH);
+        for (;;) {
+            rc = sqlite3_step(s);
+            if (rc != SQLITE_ROW || n == GG_STORE_GET_BATCH)
+                break;
+            c[n].id = sqlite3_column_int64(s, 0);
+            gg_sql_col_text(s, 1, c[n].dest, sizeof c[n].dest);
+            c[n].put_ms = sqlite3_column_int64(s, 2);
+            c[n].expiry_ms = sqlite3_column_int64(s, 3);
+            c[n].lease_until_ms = sqlite3_column_int64(s, 4);
+            c[n].backouts = sqlite3_column_int(s, 5);
+            n++;
+        }
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+            return gg_store_sql_err(st, "get", rc);
+        for (size_t i = 0; i < n; i++) {
+            int backouts = c[i].backouts;
+            gg_err err;
+            if (c[i].expiry_ms != 0 && c[i].expiry_ms <= now) {
+                err = delete_msg(st, "get", c[i].id);
+                if (err != GG_OK)
+                    return err;
+                t->c.expired++;
+                gg_debug("store", "msg=\"expired\" id=%lld queue=%s", (long long)c[i].id,
+                         a->queue);
+                continue;
+            }
+            if (c[i].lease_until_ms != 0) {
+                backouts++;
+                t->c.backouts++;
+                if (thr > 0 && backouts >= thr) {
+                    err = to_dead(st, t, "get", c[i].id, backouts, REASON_BACKOUT);
+                    if (err != GG_OK)
+                        return err;
+                    continue;
+                }
+            }
+            return lease_cand(st, t, a, &c[i], backouts, now);
+        }
+        if (n < GG_STORE_GET_BATCH)
+            return GG_OK;
+    }
+}
+
+struct id_args {
+    int64_t id;
+    const char *reason;
+    int64_t new_id;
+};
+
+/* op_ack - remove message id. */
+static gg_err op_ack(gg_store *st, gg_txn *t, void *arg)
+{
+    struct id_args *a = arg;
+    gg_err err = delete_msg(st, "ack", a->id);
+    if (err == GG_OK)
+        t->c.acks++;
+    return err;
+}
+
+/* op_backout - message id back to ready with backouts+1, or dead at the threshold. */
+static gg_err op_backout(gg_store *st, gg_txn *t, void *arg)
+{
+    struct id_args *a = arg;
+    char queue[GG_QUEUE_NAME_MAX];
+    int backouts = 0, thr = st->opts.backout_threshold;
+    sqlite3_stmt *s;
+    gg_err err = find_msg(st, "backout", a->id, queue, &backouts);
+    int rc;
+
+    if (err != GG_OK)
+        return err;
+    backouts++;
+    t->c.backouts++;
+    if (thr > 0 && backouts >= thr)
+        return to_dead(st, t, "backout", a->id, backouts, REASON_BACKOUT);
+    s = gg_sql_prep(st, S_RELEASE);
+    sqlite3_bind_int64(s, 1, a->id);
+    sqlite3_bind_int(s, 2, backouts);
+    rc = gg_sql_done(s);
+    if (rc != SQLITE_OK)
+        return gg_store_sql_err(st, "backout", rc);
+    gg_txn_touch(t, queue);
+    return GG_OK;
+}
+
+/* op_dead_letter - message id to the dead-letter queue with a->reason. */
+static gg_err op_dead_letter(gg_store *st, gg_txn *t, void *arg)
+{
+    struct id_args *a = arg;
+    char queue[GG_QUEUE_NAME_MAX];
+    int backouts = 0;
+    gg_err err = find_msg(st, "dead_letter", a->id, queue, &backouts);
+
+    if (err != GG_OK)
+        return err;
+    return to_dead(st, t, "dead_letter", a->id, backouts, a->reason);
+}
+
+/* op_replay - dead letter a->id back onto its queue as a new message. */
+static gg_err op_replay(gg_store *st, gg_txn *t, void *arg)
+{
+    struct id_args *a = arg;
+    sqlite3_stmt *s = gg_sql_prep(st, S_DEAD_GET);
+    char queue[GG_QUEUE_NAME_MAX], dest[GG_QUEUE_NAME_MAX];
+    gg_err err;
+    int rc;
+
+    sqlite3_bind_int64(s, 1, a->id);
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        err = rc == SQLITE_DONE ? GG_ENOTFOUND : gg_store_sql_err(st, "replay", rc);
+        goto out;
+    }
+    gg_sql_col_text(s, 0, queue, sizeof queue);
+    gg_sql_col_text(s, 1, dest, sizeof dest);
+    /* The blob stays valid until s is stepped or reset, after the insert. */
+    err = insert_msg(st, t, "replay", queue, dest, sqlite3_column_blob(s, 4),
+                     (size_t)sqlite3_column_bytes(s, 4), sqlite3_column_int64(s, 2), &a->new_id);
+    if (err != GG_OK)
+        goto out;
+    sqlite3_reset(s);
+    s = gg_sql_prep(st, S_DEAD_DEL);
+    sqlite3_bind_int64(s, 1, a->id);
+    rc = gg_sql_done(s);
+    if (rc != SQLITE_OK)
+        err = gg_store_sql_err(st, "replay", rc);
+out:
+    sqlite3_reset(s);
+    return err;
+}
+
+struct put_args {
+    int64_t ack_id;     /* 0: plain put */
+    const char *queue, *dest;
+    const void *data;
+    size_t len;
+    int64_t expiry_ms;
+    int64_t id;
+};
+
+/* op_put - optionally ack a->ack_id, then add one message. */
+static gg_err op_put(gg_store *st, gg_txn *t, void *arg)
+{
+    struct put_args *a = arg;
+
+    if (a->ack_id) {
+        gg_err err = delete_msg(st, "ack_put", a->ack_id);
+        if (err != GG_OK)
+            return err;
+        t->c.acks++;
+    }
+    return insert_msg(st, t, a->ack_id ? "ack_put" : "put", a->queue, a->dest, a->data, a->len,
+                      a->expiry_ms, &a->id);
+}
+
+struct recv_args {
+    const char *channel;
+    const gg_store_item *items;
+    size_t n;
+    int64_t mark;
+};
+
+/* op_receive - put every item above the mark and raise the mark. */
+static gg_err op_receive(gg_store *st, gg_txn *t, void *arg)
+{
+    struct recv_args *a = arg;
+    int64_t mark, old;
+    sqlite3_stmt *s;
+    gg_err err = gg_store_read_mark(st, a->channel, &mark);
+    int rc;
+
+    if (err != GG_OK)
+        return err;
+    old = mark;
+    for (size_t i = 0; i < a->n; i++) {
+        const gg_store_item *it = &a->items[i];
+        if (it->seq <= mark) {
+            t->c.dropped++;
+            continue;
+        }
+        err = insert_msg(st, t, "receive", it->queue, "", it->data, it->len, it->expiry_ms, NULL);
+        if (err != GG_OK)
+            return err;
+        mark = it->seq;
+    }
+    a->mark = mark;
+    if (mark == old)
+        return GG_OK;
+    s = gg_sql_prep(st, S_MARK_SET);
+    sqlite3_bind_text(s, 1, a->channel, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, mark);
+    rc = gg_sql_done(s);
+    return rc == SQLITE_OK ? GG_OK : gg_store_sql_err(st, "receive", rc);
+}
+
+struct upto_args {
+    const char *queue;
+    int64_t upto;
+};
+
+/* op_delete_upto - remove the messages of queue with id <= upto. */
+static gg_err op_delete_upto(gg_store *st, gg_txn *t, void *arg)
+{
+    struct upto_args *a = arg;
+    sqlite3_stmt *s = gg_sql_prep(st, S_DEL_UPTO);
+    int rc;
+
+    sqlite3_bind_text(s, 1, a->queue, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, a->upto);
+    rc = gg_sql_done(s);
+    return rc == SQLITE_OK ? GG_OK : gg_store_sql_err(st, "delete_upto", rc);
+}
+
+gg_err gg_store_open(const char *path, const gg_store_opts *opts, gg_store **out)
+{
+    pthread_condattr_t ca;
+    gg_store *st;
+    gg_err err = GG_OK;
+    int rc;
+
+    if (!path || !out)
+        return GG_EINVAL;
+    if (opts && (opts->max_depth < 0 || opts->max_bytes < 0 || opts->backout_threshold < 0 ||
+                 opts->max_db_bytes < 0))
+        return GG_EINVAL;
+    st = calloc(1, sizeof *st);
+    if (!st)
+        return GG_ENOMEM;
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_mutex_init(&st->nmu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&st->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (opts) {
+        st->opts = *opts;
+    } else {
+        st->opts.backout_threshold = 5;
+    }
+    st->path = strdup(path);
+    if (!st->path) {
+        err = GG_ENOMEM;
+        goto out;
+    }
+    rc = sqlite3_open_v2(path, &st->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        err = gg_store_sql_err(st, "open", rc);
+        goto out;
+    }
+    err = gg_store_schema_open(st);
+out:
+    if (err != GG_OK) {
+        gg_error("store", "msg=\"open failed\" path=%s err=%s", path, gg_errname(err));
+        gg_store_close(st);
+        return err;
+    }
+    gg_info("store", "msg=\"opened\" path=%s max_depth=%lld max_bytes=%lld backout_threshold=%d",
+            path, (long long)st->opts.max_depth, (long long)st->opts.max_bytes,
+            st->opts.backout_threshold);
+    *out = st;
+    return GG_OK;
+}
+
+void gg_store_close(gg_store *st)
+{
+    int rc;
+
+    if (!st)
+        return;
+    gg_store_schema_close(st);
+    rc = sqlite3_close(st->db);
+    if (rc != SQLITE_OK)
+        gg_store_sql_err(st, "close", rc);
+    pthread_cond_destroy(&st->cond);
+    pthread_mutex_destroy(&st->nmu);
+    pthread_mutex_destroy(&st->mu);
+    free(st->path);
+    free(st);
+}
+
+gg_err gg_store_put(gg_store *st, const char *queue, const char *dest, const void *data,
+                    size_t len, int64_t expiry_ms, int64_t *id_out)
+{
+    struct put_args a = { 0, queue, dest, data, len, expiry_ms, 0 };
+    gg_err err = gg_store_check_data(data, len);
+
+    if (!st || !gg_store_valid_name(queue) || (dest && dest[0] && !gg_store_valid_name(dest)) || expiry_ms < 0)
+        return GG_EINVAL;
+    if (err != GG_OK)
+        return err;
+    err = run_txn(st, "put", op_put, &a);
+    if (err == GG_OK && id_out)
+        *id_out = a.id;
+    return err;
+}
+
+gg_err gg_store_ack_put(gg_store *st, int64_t ack_id, const char *queue, const char *dest,
+                        const void *data, size_t len, int64_t expiry_ms)
+{
+    struct put_args a = { ack_id, queue, dest, data, len, expiry_ms, 0 };
+    gg_err err = gg_store_check_data(data, len);
+
+    if (!st || ack_id <= 0 || !gg_store_valid_name(queue) || (dest && dest[0] && !gg_store_valid_name(dest)) ||
+        expiry_ms < 0)
+        return GG_EINVAL;
+    if (err != GG_OK)
+        return err;
+    return run_txn(st, "ack_put", op_put, &a);
+}
+
+gg_err gg_store_get(gg_store *st, const char *queue, int64_t lease_ms, gg_msg **out)
+{
+    struct get_args a = { queue, lease_ms, NULL };
+    gg_err err;
+
+    if (!st || !gg_store_valid_name(queue) || lease_ms <= 0 || !out)
+        return GG_EINVAL;
+    *out = NULL;
+    err = run_txn(st, "get", op_get, &a);
+    if (err != GG_OK) {
+        gg_msg_free(a.msg);
+        return err;
+    }
+    if (!a.msg)
+        return GG_EEMPTY;
+    *out = a.msg;
+    return GG_OK;
+}
+
+gg_err gg_store_ack(gg_store *st, int64_t id)
+{
+    struct id_args a = { id, NULL, 0 };
+    if (!st)
+        return GG_EINVAL;
+    return run_txn(st, "ack", op_ack, &a);
+}
+
+gg_err gg_store_backout(gg_store *st, int64_t id)
+{
+    struct id_args a = { id, NULL, 0 };
+    if (!st)
+        return GG_EINVAL;
+    return run_txn(st, "backout", op_backout, &a);
+}
+
+gg_err gg_store_dead_letter(gg_store *st, int64_t id, const char *reason)
+{
+    char r[GG_DEAD_REASON_MAX];
+    struct id_args a = { id, r, 0 };
+
+    if (!st || !reason || !reason[0])
+        return GG_EINVAL;
+    snprintf(r, sizeof r, "%s", reason);
+    return run_txn(st, "dead_letter", op_dead_letter, &a);
+}
+
+gg_err gg_store_dead_replay(gg_store *st, int64_t id, int64_t *new_id)
+{
+    struct id_args a = { id, NULL, 0 };
+    gg_err err;
+
+    if (!st)
+        return GG_EINVAL;
+    err = run_txn(st, "replay", op_replay, &a);
+    if (err == GG_OK) {
+        gg_info("store", "msg=\"replayed\" id=%lld new_id=%lld", (long long)id,
+                (long long)a.new_id);
+        if (new_id)
+            *new_id = a.new_id;
+    }
+    return err;
+}
+
+gg_err gg_store_receive(gg_store *st, const char *channel, const gg_store_item *items, size_t n,
+                        int64_t *mark_out)
+{
+    struct recv_args a = { channel, items, n, 0 };
+    gg_err err;
+
+    if (!st || !gg_store_valid_name(channel) || (n && !items))
+        return GG_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (!gg_store_valid_name(items[i].queue) || items[i].expiry_ms < 0)
+            return GG_EINVAL;
+        err = gg_store_check_data(items[i].data, items[i].len);
+        if (err != GG_OK)
+            return err;
+    }
+    err = run_txn(st, "receive", op_receive, &a);
+    if (err == GG_OK && mark_out)
+        *mark_out = a.mark;
+    return err;
+}
+
+gg_err gg_store_delete_upto(gg_store *st, const char *queue, int64_t upto)
+{
+    struct upto_args a = { queue, upto };
+    if (!st || !gg_store_valid_name(queue))
+        return GG_EINVAL;
+    return run_txn(st, "delete_upto", op_delete_upto, &a);
+}
