@@ -65,7 +65,11 @@ gg_err gg_env_keys_load(const gg_env_keys_cfg *cfg, gg_env_keys **out, char *err
 void gg_env_keys_free(gg_env_keys *k);
 
 /* gg_env_seal - build a sealed envelope from hdr (version, suite and key_id
- * are filled in by seal) and plaintext payload, appended to out. */
+ * are filled in by seal) and plaintext payload, appended to out. An empty
+ * hdr->sender means self_name; any other sender must equal it. txn, sender
+ * and receiver are 1..max-1 characters of [A-Za-z0-9._-]. GG_EINVAL on a bad
+ * header, GG_ETOOBIG if the envelope would exceed GG_ENV_MAX or out's max;
+ * on any error out is left as it was. */
 gg_err gg_env_seal(const gg_env_keys *k, const gg_env_hdr *hdr, const void *pt, size_t ptlen,
                    gg_buf *out);
 

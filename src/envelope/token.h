@@ -29,17 +29,22 @@ typedef struct gg_token_claims {
 #define GG_SCOPE_READ 1u        /* bills, usage, analysis, advice */
 #define GG_SCOPE_PAY 2u         /* payments */
 
-/* gg_token_key_load - read a 32-byte key stored as 64 hex chars in path. */
+/* gg_token_key_load - read a 32-byte key stored as 64 hex chars in path
+ * (trailing newline allowed). GG_ECONFIG, logged, if missing or malformed. */
 gg_err gg_token_key_load(const char *path, uint8_t key[GG_TOKEN_KEY_LEN]);
 
 /* gg_token_issue - fill in token_id and issued_ms of c, write the token to
- * out (size >= GG_TOKEN_MAX). */
+ * out (size >= GG_TOKEN_MAX). portal_user_id (1..64 bytes) and account_no
+ * (1..32) must hold no control characters and expiry_ms must be after now:
+ * GG_EINVAL otherwise. */
 gg_err gg_token_issue(const uint8_t key[GG_TOKEN_KEY_LEN], gg_token_claims *c, char *out,
                       size_t outsz);
 
 /* gg_token_verify - check format and MAC, then expiry against now_ms.
- * GG_EINVAL malformed, GG_EDENIED bad MAC, GG_EEXPIRED expired. On GG_OK
- * fills c. Callers still compare c->account_no and portal_user_id. */
+ * GG_EINVAL malformed, GG_ETOOBIG longer than GG_TOKEN_MAX-1 bytes,
+ * GG_EDENIED bad MAC, GG_EEXPIRED expired (now_ms >= expiry_ms). On GG_OK
+ * fills c (untouched otherwise). Callers still compare c->account_no and
+ * portal_user_id. */
 gg_err gg_token_verify(const uint8_t key[GG_TOKEN_KEY_LEN], const char *token, int64_t now_ms,
                        gg_token_claims *c);
 

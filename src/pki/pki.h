@@ -6,8 +6,10 @@
  *   <site>.sign.key <site>.sign.pub     message signing key pair
  *   <site>.kem.key <site>.kem.pub       message key-agreement key pair
  *   token.key                           the utility's binding-token key (hex)
- * for each of the two sites. Private keys are written 0600. It refuses to
- * overwrite an existing ca.key (GG_EEXISTS).
+ * for each of the two sites. Private keys are written 0600, public files
+ * 0644. It refuses to overwrite any existing file, ca.key included
+ * (GG_EEXISTS), and writes all files or none. Suite "gm" is GG_ECONFIG for
+ * now; bad site names or days are GG_EINVAL.
  */
 #ifndef GG_PKI_PKI_H
 #define GG_PKI_PKI_H
@@ -25,7 +27,8 @@ gg_err gg_pki_init(const char *dir, const gg_pki_opts *opts);
 
 /* gg_pki_issue_cert - for tests: a certificate for name signed by the CA in
  * dir, valid from not_before to not_after (seconds relative to now, may be
- * negative), written to out_crt and out_key. */
+ * negative), written to out_crt and out_key (GG_EEXISTS if either exists;
+ * GG_EIO if the CA files cannot be read, GG_EINVAL if they do not match). */
 gg_err gg_pki_issue_cert(const char *ca_crt, const char *ca_key, const char *name,
                          long not_before, long not_after, const char *out_crt,
                          const char *out_key);

@@ -1,0 +1,589 @@
+/* test_envelope.c - sealing, opening and strict parsing of envelopes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/rand.h"
+#include "envelope/envelope.h"
+#include "pki/pki.h"
+
+typedef struct fx {
+    char dir[512];
+    char other[600];
+    gg_env_keys *portal;
+    gg_env_keys *utility;
+} fx;
+
+/* rm_cb - nftw callback removing one entry. */
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+/* path_in - dir/name into a static-free buffer owned by the caller. */
+static void path_in(char *out, size_t outsz, const char *dir, const char *name)
+{
+    snprintf(out, outsz, "%s/%s", dir, name);
+}
+
+/* load - keys for self reading its own keys in sdir and peer's public keys in pdir. */
+static gg_err load(const char *sdir, const char *self, const char *pdir, const char *peer,
+                   const char *suite, gg_env_keys **out, char *err, size_t errsz)
+{
+    char sk[700], kk[700], ps[700], pk[700];
+    char n1[100], n2[100], n3[100], n4[100];
+    snprintf(n1, sizeof n1, "%s.sign.key", self);
+    snprintf(n2, sizeof n2, "%s.kem.key", self);
+    snprintf(n3, sizeof n3, "%s.sign.pub", peer);
+    snprintf(n4, sizeof n4, "%s.kem.pub", peer);
+    path_in(sk, sizeof sk, sdir, n1);
+    path_in(kk, sizeof kk, sdir, n2);
+    path_in(ps, sizeof ps, pdir, n3);
+    path_in(pk, sizeof pk, pdir, n4);
+    gg_env_keys_cfg cfg = { suite, self, sk, kk, ps, pk };
+    return gg_env_keys_load(&cfg, out, err, errsz);
+}
+
+static int setup(void **state)
+{
+    const char *base = getenv("GG_TEST_TMP");
+    fx *f = calloc(1, sizeof *f);
+    char err[256];
+
+    if (!base)
+        base = "/tmp";
+    mkdir(base, 0700);
+    snprintf(f->dir, sizeof f->dir, "%s/envXXXXXX", base);
+    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(gg_pki_init(f->dir, NULL), GG_OK);
+    assert_int_equal(load(f->dir, "portal", f->dir, "utility", "intl", &f->portal, err,
+                          sizeof err), GG_OK);
+    assert_int_equal(load(f->dir, "utility", f->dir, "portal", "intl", &f->utility, err,
+                          sizeof err), GG_OK);
+    snprintf(f->other, sizeof f->other, "%s/other", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    gg_env_keys_free(f->portal);
+    gg_env_keys_free(f->utility);
+    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+/* request - a typical request header from portal to utility. */
+static gg_env_hdr request(void)
+{
+    gg_env_hdr h;
+    memset(&h, 0, sizeof h);
+    h.kind = GG_ENV_REQUEST;
+    gg_new_id(h.msg_id);
+    memcpy(h.corr_id, h.msg_id, 16);
+    snprintf(h.txn, sizeof h.txn, "bills.query");
+    snprintf(h.receiver, sizeof h.receiver, "utility");
+    h.created_ms = 1700000000000;
+    h.expiry_ms = 1700000030000;
+    return h;
+}
+
+static const char payload[] = "{\"account_no\":\"3201000001\",\"month\":\"2024-05\"}";
+
+/* seal_request - a sealed request with payload into b. */
+static void seal_request(fx *f, gg_buf *b)
+{
+    gg_env_hdr h = request();
+    assert_int_equal(gg_env_seal(f->portal, &h, payload, strlen(payload), b), GG_OK);
+}
+
+static void test_seal_open_roundtrip_keeps_header_and_payload(void **state)
+{
+    fx *f = *state;
+    gg_env_hdr h = request(), got;
+    gg_buf b = GG_BUF_INIT(0);
+    uint8_t *pt = NULL;
+    size_t ptlen = 0;
+
+    assert_int_equal(gg_env_seal(f->portal, &h, payload, strlen(payload), &b), GG_OK);
+    assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_OK);
+    assert_int_equal(ptlen, strlen(payload));
+    assert_memory_equal(pt, payload, ptlen);
+    assert_int_equal(got.version, GG_ENV_VERSION);
+    assert_int_equal(got.suite, GG_SUITE_INTL);
+    assert_int_equal(got.kind, GG_ENV_REQUEST);
+    assert_memory_equal(got.msg_id, h.msg_id, 16);
+    assert_memory_equal(got.corr_id, h.corr_id, 16);
+    assert_string_equal(got.txn, "bills.query");
+    assert_string_equal(got.sender, "portal");
+    assert_string_equal(got.receiver, "utility");
+    assert_true(got.created_ms == h.created_ms);
+    assert_true(got.expiry_ms == h.expiry_ms);
+    free(pt);
+    gg_buf_free(&b);
+}
+
+static void test_reply_direction_and_empty_payload_roundtrip(void **state)
+{
+    fx *f = *state;
+    gg_env_hdr h = request(), got;
+    gg_buf b = GG_BUF_INIT(0);
+    uint8_t *pt = NULL;
+    size_t ptlen = 99;
+
+    h.kind = GG_ENV_REPLY;
+    gg_new_id(h.msg_id);
+    snprintf(h.receiver, sizeof h.receiver, "portal");
+    h.created_ms = -5;          /* negative times survive the u64 encoding */
+    assert_int_equal(gg_env_seal(f->utility, &h, NULL, 0, &b), GG_OK);
+    assert_int_equal(gg_env_open(f->portal, b.data, b.len, &got, &pt, &ptlen), GG_OK);
+    assert_non_null(pt);
+    assert_int_equal(ptlen, 0);
+    assert_int_equal(got.kind, GG_ENV_REPLY);
+    assert_string_equal(got.sender, "utility");
+    assert_true(got.created_ms == -5);
+    free(pt);
+    /* The sender cannot open its own message: it is not the receiver and
+     * the signature is not the peer's. */
+    assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_ECRYPTO);
+    assert_null(pt);
+    gg_buf_free(&b);
+}
+
+static void test_layout_matches_the_documented_bytes(void **state)
+{
+    fx *f = *state;
+    gg_env_hdr h = request();
+    gg_buf b = GG_BUF_INIT(0);
+    size_t o, hdr_end;
+
+    assert_int_equal(gg_env_seal(f->portal, &h, payload, strlen(payload), &b), GG_OK);
+    assert_memory_equal(b.data, "GGE", 3);
+    assert_int_equal(b.data[3], 1);                     /* version */
+    assert_int_equal(b.data[4], GG_SUITE_INTL);
+    assert_int_equal(b.data[5], GG_ENV_REQUEST);
+    assert_int_equal(b.data[6], 0);                     /* flags */
+    assert_memory_equal(b.data + 7, h.msg_id, 16);
+    assert_memory_equal(b.data + 23, h.corr_id, 16);
+    o = 39;
+    assert_int_equal(b.data[o] << 8 | b.data[o + 1], 11);
+    assert_memory_equal(b.data + o + 2, "bills.query", 11);
+    o += 2 + 11;
+    assert_int_equal(b.data[o] << 8 | b.data[o + 1], 6);
+    assert_memory_equal(b.data + o + 2, "portal", 6);
+    o += 2 + 6;
+    assert_int_equal(b.data[o] << 8 | b.data[o + 1], 7);
+    assert_memory_equal(b.data + o + 2, "utility", 7);
+    o += 2 + 7;
+    assert_int_equal(b.data[o + 7], (uint8_t)(h.created_ms & 0xff));
+    o += 16 + 4;
+    hdr_end = o;
+    assert_int_equal(b.data[o], 12);                    /* nonce_len */
+    o += 1 + 12;
+    assert_int_equal((size_t)b.data[o] << 24 | (size_t)b.data[o + 1] << 16 |
+                         (size_t)b.data[o + 2] << 8 | b.data[o + 3],
+                     strlen(payload) + 16);
+    o += 4 + strlen(payload) + 16;
+    assert_int_equal(b.data[o] << 8 | b.data[o + 1], 64);
+    o += 2 + 64;
+    assert_int_equal(o, b.len);
+    assert_int_equal(hdr_end, 65 + 11 + 6 + 7);                     /* H in the doc */
+    assert_int_equal(b.len, 164 + 11 + 6 + 7 + strlen(payload));    /* size in the doc */
+    gg_buf_free(&b);
+}
+
+static void test_key_id_is_sha256_prefix_of_signing_key(void **state)
+{
+    fx *f = *state;
+    gg_buf b = GG_BUF_INIT(0);
+    gg_env_hdr got;
+    char path[700];
+    uint8_t raw[32], md[32];
+    size_t n = sizeof raw;
+    unsigned int mdlen;
+    FILE *fp;
+    EVP_PKEY *pk;
+
+    seal_request(f, &b);
+    assert_int_equal(gg_env_peek(b.data, b.len, &got), GG_OK);
+    path_in(path, sizeof path, f->dir, "portal.sign.pub");
+    fp = fopen(path, "r");
+    assert_non_null(fp);
+    pk = PEM_read_PUBKEY(fp, NULL, NULL, NULL);
+    fclose(fp);
+    assert_non_null(pk);
+    assert_int_equal(EVP_PKEY_get_raw_public_key(pk, raw, &n), 1);
+    assert_int_equal(EVP_Digest(raw, n, md, &mdlen, EVP_sha256(), NULL), 1);
+    assert_int_equal(got.key_id,
+                     (uint32_t)md[0] << 24 | (uint32_t)md[1] << 16 | (uint32_t)md[2] << 8 | md[3]);
+    EVP_PKEY_free(pk);
+    gg_buf_free(&b);
+}
+
+static void test_every_single_byte_flip_is_rejected(void **state)
+{
+    fx *f = *state;
+    gg_buf b = GG_BUF_INIT(0);
+    static const uint8_t masks[] = { 0x01, 0x80, 0xff };
+    gg_env_hdr got;
+    uint8_t *pt;
+    size_t ptlen;
+
+    seal_request(f, &b);
+    for (size_t i = 0; i < b.len; i++) {
+        for (size_t m = 0; m < sizeof masks; m++) {
+            b.data[i] ^= masks[m];
+            pt = NULL;
+            gg_err e = gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen);
+            if (e == GG_OK)
+                fail_msg("flip of byte %zu by %02x was accepted", i, masks[m]);
+            assert_true(e == GG_EPROTO || e == GG_ECRYPTO);
+            assert_null(pt);
+            b.data[i] ^= masks[m];
+        }
+    }
+    pt = NULL;
+    assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_OK);
+    free(pt);
+    gg_buf_free(&b);
+}
+
+static void test_truncation_at_every_length_is_rejected(void **state)
+{
+    fx *f = *state;
+    gg_buf b = GG_BUF_INIT(0);
+    gg_env_hdr got;
+    uint8_t *pt, *copy;
+    size_t ptlen;
+
+    seal_request(f, &b);
+    for (size_t n = 0; n < b.len; n++) {
+        /* A fresh allocation of exactly n bytes lets ASan see any overread. */
+        copy = malloc(n ? n : 1);
+        memcpy(copy, b.data, n);
+        pt = NULL;
+        assert_int_equal(gg_env_peek(copy, n, &got), GG_EPROTO);
+        assert_int_equal(gg_env_open(f->utility, copy, n, &got, &pt, &ptlen), GG_EPROTO);
+        assert_null(pt);
+        free(copy);
+    }
+    /* and one byte too many */
+    assert_int_equal(gg_buf_put_u8(&b, 0), GG_OK);
+    assert_int_equal(gg_env_peek(b.data, b.len, &got), GG_EPROTO);
+    assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_EPROTO);
+    gg_buf_free(&b);
+}
+
+static void test_wrong_receiver_is_denied(void **state)
+{
+    fx *f = *state;
+    gg_env_hdr h = request(), got;
+    gg_buf b = GG_BUF_INIT(0);
+    uint8_t *pt = NULL;
+    size_t ptlen;
+
+    snprintf(h.receiver, sizeof h.receiver, "utility-2");
+    assert_int_equal(gg_env_seal(f->portal, &h, payload, strlen(payload), &b), GG_OK);
+    assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_EDENIED);
+    assert_null(pt);
+    gg_buf_free(&b);
+}
+
+static void test_message_from_a_third_key_is_rejected(void **state)
+{
+    fx *f = *state;
+    gg_pki_opts o = { "intl", "mallory", "utility", 0 };
+    gg_env_keys *mallory = NULL, *thief = NULL;
+    gg_env_hdr h = request(), got;
+    gg_buf b = GG_BUF_INIT(0);
+    uint8_t *pt = NULL;
+    size_t ptlen;
+    char err[256], sk[700], kk[700], ps[700], pk[700];
+
+    assert_int_equal(gg_pki_init(f->other, &o), GG_OK);
+    /* mallory: own keys and the utility's real public keys */
+    assert_int_equal(load(f->other, "mallory", f->dir, "utility", "intl", &mallory, err,
+                          sizeof err), GG_OK);
+    snprintf(h.sender, sizeof h.sender, "portal");
+    assert_int_equal(gg_env_seal(mallory, &h, payload, strlen(payload), &b), GG_EINVAL);
+    h.sender[0] = '\0';        /* = mallory */
+    assert_int_equal(gg_env_seal(mallory, &h, payload, strlen(payload), &b), GG_OK);
+    assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_ECRYPTO);
+    assert_null(pt);
+
+    /* thief: the portal's signing key but another kem key: the signature
+     * passes and the AEAD tag must fail. */
+    gg_buf_reset(&b);
+    path_in(sk, sizeof sk, f->dir, "portal.sign.key");
+    path_in(kk, sizeof kk, f->other, "mallory.kem.key");
+    path_in(ps, sizeof ps, f->dir, "utility.sign.pub");
+    path_in(pk, sizeof pk, f->dir, "utility.kem.pub");
+    gg_env_keys_cfg cfg = { "intl", "portal", sk, kk, ps, pk };
+    assert_int_equal(gg_env_keys_load(&cfg, &thief, err, sizeof err), GG_OK);
+    h = request();
+    assert_int_equal(gg_env_seal(thief, &h, payload, strlen(payload), &b), GG_OK);
+    assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_ECRYPTO);
+    assert_null(pt);
+
+    gg_env_keys_free(mallory);
+    gg_env_keys_free(thief);
+    gg_buf_free(&b);
+}
+
+static void test_suite_downgrade_and_version_change_are_rejected(void **state)
+{
+    fx *f = *state;
+    gg_buf b = GG_BUF_INIT(0);
+    gg_env_hdr got;
+    uint8_t *pt = NULL;
+    size_t ptlen;
+
+    seal_request(f, &b);
+    b.data[4] = GG_SUITE_GM;
+    assert_int_equal(gg_env_peek(b.data, b.len, &got), GG_OK);
+    assert_int_equal(got.suite, GG_SUITE_GM);
+    assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_ECRYPTO);
+    b.data[4] = 7;
+    assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_EPROTO);
+    b.data[4] = GG_SUITE_INTL;
+    b.data[3] = 2;
+    assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_EPROTO);
+    b.data[3] = 1;
+    b.data[6] = 1;          /* reserved flags */
+    assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_EPROTO);
+    assert_null(pt);
+    gg_buf_free(&b);
+}
+
+static void test_peek_reads_header_without_keys(void **state)
+{
+    fx *f = *state;
+    gg_env_hdr h = request(), got;
+    gg_buf b = GG_BUF_INIT(0);
+
+    assert_int_equal(gg_env_seal(f->portal, &h, payload, strlen(payload), &b), GG_OK);
+    memset(&got, 0xaa, sizeof got);
+    assert_int_equal(gg_env_peek(b.data, b.len, &got), GG_OK);
+    assert_memory_equal(got.msg_id, h.msg_id, 16);
+    assert_string_equal(got.txn, "bills.query");
+    assert_string_equal(got.sender, "portal");
+    assert_string_equal(got.receiver, "utility");
+    assert_true(got.expiry_ms == h.expiry_ms);
+    assert_int_equal(gg_env_peek(b.data, b.len, NULL), GG_EINVAL);
+    assert_int_equal(gg_env_peek("GGX", 3, &got), GG_EPROTO);
+    assert_int_equal(gg_env_peek(NULL, 0, &got), GG_EPROTO);
+    gg_buf_free(&b);
+}
+
+static void test_oversize_is_too_big(void **state)
+{
+    fx *f = *state;
+    gg_env_hdr h = request(), got;
+    gg_buf b = GG_BUF_INIT(0);
+    gg_buf small = GG_BUF_INIT(100);
+    uint8_t *big = calloc(1, GG_ENV_MAX + 1), *pt = NULL;
+    size_t ptlen;
+
+    assert_non_null(big);
+    memcpy(big, "GGE\1", 4);
+    assert_int_equal(gg_env_peek(big, GG_ENV_MAX + 1, &got), GG_ETOOBIG);
+    assert_int_equal(gg_env_open(f->utility, big, GG_ENV_MAX + 1, &got, &pt, &ptlen),
+                     GG_ETOOBIG);
+    assert_int_equal(gg_env_seal(f->portal, &h, big, GG_ENV_MAX, &b), GG_ETOOBIG);
+    assert_int_equal(gg_env_seal(f->portal, &h, big, GG_ENV_MAX - 100, &b), GG_ETOOBIG);
+    assert_int_equal(b.len, 0);
+    /* the largest payload that fits still round-trips */
+    assert_int_equal(gg_env_seal(f->portal, &h, big, GG_ENV_MAX - 200, &b), GG_OK);
+    assert_true(b.len <= GG_ENV_MAX);
+    assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_OK);
+    assert_int_equal(ptlen, GG_ENV_MAX - 200);
+    free(pt);
+    /* an output buffer with a small max is left untouched */
+    assert_int_equal(gg_buf_append(&small, "x", 1), GG_OK);
+    assert_int_equal(gg_env_seal(f->portal, &h, payload, strlen(payload), &small), GG_ETOOBIG);
+    assert_int_equal(small.len, 1);
+    gg_buf_free(&small);
+    gg_buf_free(&b);
+    free(big);
+}
+
+static void test_seal_rejects_bad_headers_and_leaves_out_unchanged(void **state)
+{
+    fx *f = *state;
+    gg_buf b = GG_BUF_INIT(0);
+    gg_env_hdr h;
+
+    assert_int_equal(gg_buf_append(&b, "keep", 4), GG_OK);
+    h = request();
+    h.kind = 9;
+    assert_int_equal(gg_env_seal(f->portal, &h, "x", 1, &b), GG_EINVAL);
+    h = request();
+    h.txn[0] = '\0';
+    assert_int_equal(gg_env_seal(f->portal, &h, "x", 1, &b), GG_EINVAL);
+    h = request();
+    snprintf(h.receiver, sizeof h.receiver, "util ity");
+    assert_int_equal(gg_env_seal(f->portal, &h, "x", 1, &b), GG_EINVAL);
+    h = request();
+    memset(h.txn, 'a', sizeof h.txn);   /* not terminated */
+    assert_int_equal(gg_env_seal(f->portal, &h, "x", 1, &b), GG_EINVAL);
+    h = request();
+    snprintf(h.sender, sizeof h.sender, "utility");
+    assert_int_equal(gg_env_seal(f->portal, &h, "x", 1, &b), GG_EINVAL);
+    assert_int_equal(gg_env_seal(f->portal, &h, NULL, 1, &b), GG_EINVAL);
+    assert_int_equal(b.len, 4);
+    /* appending after existing bytes works, and the envelope starts there */
+    h = request();
+    assert_int_equal(gg_env_seal(f->portal, &h, "x", 1, &b), GG_OK);
+    assert_memory_equal(b.data, "keep", 4);
+    assert_int_equal(gg_env_peek(b.data + 4, b.len - 4, &h), GG_OK);
+    gg_buf_free(&b);
+}
+
+static void test_same_message_sealed_twice_differs(void **state)
+{
+    fx *f = *state;
+    gg_env_hdr h = request();
+    gg_buf a = GG_BUF_INIT(0), b = GG_BUF_INIT(0);
+
+    assert_int_equal(gg_env_seal(f->portal, &h, payload, strlen(payload), &a), GG_OK);
+    assert_int_equal(gg_env_seal(f->portal, &h, payload, strlen(payload), &b), GG_OK);
+    assert_int_equal(a.len, b.len);
+    assert_memory_not_equal(a.data, b.data, a.len);
+    gg_buf_free(&a);
+    gg_buf_free(&b);
+}
+
+static void test_keys_load_rejects_wrong_or_missing_keys(void **state)
+{
+    fx *f = *state;
+    gg_env_keys *k = (gg_env_keys *)1;
+    char err[256], sk[700], kk[700], ps[700], pk[700], tls[700];
+
+    path_in(sk, sizeof sk, f->dir, "portal.sign.key");
+    path_in(kk, sizeof kk, f->dir, "portal.kem.key");
+    path_in(ps, sizeof ps, f->dir, "utility.sign.pub");
+    path_in(pk, sizeof pk, f->dir, "utility.kem.pub");
+    path_in(tls, sizeof tls, f->dir, "portal.key");
+
+    gg_env_keys_cfg swapped = { "intl", "portal", kk, sk, ps, pk };
+    assert_int_equal(gg_env_keys_load(&swapped, &k, err, sizeof err), GG_ECONFIG);
+    assert_null(k);
+    assert_non_null(strstr(err, "sign_key"));
+    assert_non_null(strstr(err, "X25519"));
+
+    gg_env_keys_cfg ec = { "intl", "portal", tls, kk, ps, pk };
+    assert_int_equal(gg_env_keys_load(&ec, &k, err, sizeof err), GG_ECONFIG);
+    assert_non_null(strstr(err, "EC"));
+
+    gg_env_keys_cfg pubpriv = { "intl", "portal", ps, kk, ps, pk };
+    assert_int_equal(gg_env_keys_load(&pubpriv, &k, err, sizeof err), GG_ECONFIG);
+    assert_non_null(strstr(err, "private"));
+
+    gg_env_keys_cfg peerkem = { "intl", "portal", sk, kk, ps, ps };
+    assert_int_equal(gg_env_keys_load(&peerkem, &k, err, sizeof err), GG_ECONFIG);
+    assert_non_null(strstr(err, "peer_kem_pub"));
+
+    gg_env_keys_cfg missing = { "intl", "portal", "/nonexistent/x.key", kk, ps, pk };
+    assert_int_equal(gg_env_keys_load(&missing, &k, err, sizeof err), GG_ECONFIG);
+    assert_non_null(strstr(err, "cannot open"));
+
+    gg_env_keys_cfg gm = { "gm", "portal", sk, kk, ps, pk };
+    assert_int_equal(gg_env_keys_load(&gm, &k, err, sizeof err), GG_ECONFIG);
+    assert_non_null(strstr(err, "not implemented"));
+
+    gg_env_keys_cfg badname = { "intl", "por tal", sk, kk, ps, pk };
+    assert_int_equal(gg_env_keys_load(&badname, &k, NULL, 0), GG_ECONFIG);
+    assert_null(k);
+}
+
+/* Threads share one keys object, each sealing and opening its own messages. */
+typedef struct thr_arg {
+    fx *f;
+    int failures;
+} thr_arg;
+
+static void *thr_main(void *p)
+{
+    thr_arg *a = p;
+    for (int i = 0; i < 100; i++) {
+        gg_env_hdr h = request(), got;
+        gg_buf b = GG_BUF_INIT(0);
+        uint8_t *pt = NULL;
+        size_t ptlen = 0;
+        if (gg_env_seal(a->f->portal, &h, payload, strlen(payload), &b) != GG_OK ||
+            gg_env_open(a->f->utility, b.data, b.len, &got, &pt, &ptlen) != GG_OK ||
+            ptlen != strlen(payload) || memcmp(got.msg_id, h.msg_id, 16) != 0)
+            a->failures++;
+        free(pt);
+        gg_buf_free(&b);
+    }
+    return NULL;
+}
+
+static void test_keys_are_shared_safely_by_threads(void **state)
+{
+    pthread_t t[4];
+    thr_arg a[4];
+    for (int i = 0; i < 4; i++) {
+        a[i].f = *state;
+        a[i].failures = 0;
+        assert_int_equal(pthread_create(&t[i], NULL, thr_main, &a[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(a[i].failures, 0);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_seal_open_roundtrip_keeps_header_and_payload, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reply_direction_and_empty_payload_roundtrip, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_layout_matches_the_documented_bytes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_key_id_is_sha256_prefix_of_signing_key, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_every_single_byte_flip_is_rejected, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_truncation_at_every_length_is_rejected, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_receiver_is_denied, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_message_from_a_third_key_is_rejected, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_suite_downgrade_and_version_change_are_rejected,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peek_reads_header_without_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversize_is_too_big, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seal_rejects_bad_headers_and_leaves_out_unchanged,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_message_sealed_twice_differs, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_keys_load_rejects_wrong_or_missing_keys, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_keys_are_shared_safely_by_threads, setup,
+                                        teardown),
+    };
+    gg_log_set_level(GG_LOG_WARN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
