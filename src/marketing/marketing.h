@@ -11,6 +11,12 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "marketing/tariff.h"
+
+/* The schema version this adapter reads (meta.schema_version). */
+#define GG_MKT_SCHEMA_VERSION 1
+/* The most bills one gg_mkt_bills call returns (100 years). */
+#define GG_MKT_BILLS_MAX 1200
 
 typedef struct gg_mkt gg_mkt;
 
@@ -36,7 +42,10 @@ typedef struct gg_bill {
     char status[10];          /* "paid" | "unpaid" | "overdue" */
 } gg_bill;
 
-/* gg_mkt_open - open the SQLite marketing database at path (must exist). */
+/* gg_mkt_open - open the SQLite marketing database at path (must exist):
+ * read-write, WAL, busy timeout. GG_ENOTFOUND if there is no file,
+ * GG_EINVAL if it is not a marketing database of GG_MKT_SCHEMA_VERSION,
+ * GG_EIO otherwise. */
 gg_err gg_mkt_open(const char *path, gg_mkt **out);
 void gg_mkt_close(gg_mkt *m);
 
@@ -44,8 +53,19 @@ void gg_mkt_close(gg_mkt *m);
 gg_err gg_mkt_account(gg_mkt *m, const char *account_no, gg_account *out);
 
 /* gg_mkt_bills - the account's bills with from <= period <= to ("YYYY-MM"),
- * oldest first. *out is malloc'd (free it); *n may be 0. */
+ * oldest first. *out is malloc'd (free it; NULL when *n is 0); *n may be 0.
+ * GG_ETOOBIG if more than GG_MKT_BILLS_MAX match. On error *out is NULL. */
 gg_err gg_mkt_bills(gg_mkt *m, const char *account_no, const char *from, const char *to,
                     gg_bill **out, size_t *n);
+
+/* gg_mkt_tariff - load one row of the tariffs table. GG_ENOTFOUND if there
+ * is none, GG_EINVAL if the row is inconsistent (unknown kind, negative
+ * price, tiers out of order). */
+gg_err gg_mkt_tariff(gg_mkt *m, const char *code, gg_tariff *out);
+
+/* gg_mkt_sample_account - an active account to try the demo with: the first
+ * by number that has an unpaid bill, else the first active one.
+ * GG_ENOTFOUND if the database has no active account. */
+gg_err gg_mkt_sample_account(gg_mkt *m, gg_account *out);
 
 #endif

@@ -21,7 +21,9 @@ typedef struct gg_seed_opts {
     const char *end_period; /* last billed month "YYYY-MM"; NULL = the month before now */
 } gg_seed_opts;
 
-/* gg_seed_sqlite - create and fill path; GG_EEXISTS if it exists. */
+/* gg_seed_sqlite - create and fill path; GG_EEXISTS if it exists, GG_EINVAL
+ * for options out of range (nothing created). On any other failure the
+ * partly written file is removed. accounts <= 1,000,000. */
 gg_err gg_seed_sqlite(const char *path, const gg_seed_opts *opts);
 
 #endif

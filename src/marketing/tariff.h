@@ -22,6 +22,7 @@ typedef enum gg_tariff_kind {
 
 typedef struct gg_tariff {
     char code[16];
+    char name[96];              /* UTF-8, for people */
     gg_tariff_kind kind;
     int64_t tier1_max_kwh;      /* 2760: the last kWh of tier 1 */
     int64_t tier2_max_kwh;      /* 4800 */

@@ -11,7 +11,14 @@
  *   "bind"         {"portal_user_id","account_no","holder_name","phone_last4"}
  *                  -> 201 {"binding_token","account":{"account_no","holder_name","address"}}
  *   "bills.query"  {"binding_token","account_no","from","to"}
- *                  -> 200 {"account_no","bills":[{...}]}
+ *                  -> 200 {"account_no","bills":[{"bill_id","period","kwh","kwh_peak",
+ *                     "kwh_valley","amount_fen","due_date","status"}]}  (integers as such)
+ * Error codes: 400 invalid_parameter (error.field names the field),
+ * 400 unknown_transaction; bind: 403 ownership_not_proven (one reply for
+ * unknown account, wrong name or digits, closed account); bills.query:
+ * 401 missing_token, 401 invalid_token (also expired), 403
+ * insufficient_scope, 403 not_bound, 404 not_found; 500 internal_error,
+ * 503 backend_busy when the marketing system fails or is locked.
  */
 #ifndef GG_SERVICES_SERVICES_H
 #define GG_SERVICES_SERVICES_H

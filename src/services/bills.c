@@ -1,0 +1,87 @@
+/* bills.c - "bills.query": an account's bills for a range of months, for
+ * the holder of a valid binding token for that account.
+ *
+ * Order of checks: the token (401 missing_token, 401 invalid_token, 403
+ * insufficient_scope), the account it is bound to (403 not_bound), the
+ * range (400 invalid_parameter), then the account (404 not_found).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "services/svc.h"
+
+/* bill_json - one bill as the portal sees it. */
+static json_t *bill_json(const gg_bill *b)
+{
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s}", "bill_id", b->bill_id, "period",
+                     b->period, "kwh", (json_int_t)b->kwh, "kwh_peak", (json_int_t)b->kwh_peak,
+                     "kwh_valley", (json_int_t)b->kwh_valley, "amount_fen",
+                     (json_int_t)b->amount_fen, "due_date", b->due_date, "status", b->status);
+}
+
+json_t *svc_bills_query(gg_svc_ctx *ctx, json_t *req)
+{
+    json_t *tok = json_object_get(req, "binding_token"), *list = NULL, *reply = NULL;
+    const char *acct, *from, *to;
+    gg_token_claims c;
+    gg_account a;
+    gg_bill *bills = NULL;
+    size_t n = 0;
+    gg_err err;
+
+    if (!tok || json_is_null(tok) || (json_is_string(tok) && json_string_length(tok) == 0))
+        return gg_svc_error(401, "missing_token", "a binding token is required");
+    if (!json_is_string(tok))
+        return gg_svc_error(401, "invalid_token", "the binding token is not valid");
+    err = gg_token_verify(ctx->token_key, json_string_value(tok), ctx->now_ms, &c);
+    if (err != GG_OK) {
+        gg_info("services", "msg=\"token rejected\" err=%s", gg_errname(err));
+        return gg_svc_error(401, "invalid_token",
+                            err == GG_EEXPIRED ? "the binding token has expired"
+                                               : "the binding token is not valid");
+    }
+    if (!(c.scopes & GG_SCOPE_READ))
+        return gg_svc_error(403, "insufficient_scope", "the binding token does not allow reading");
+    acct = svc_str(req, "account_no", 1, sizeof c.account_no - 1);
+    if (!acct || !svc_account_no_ok(acct))
+        return svc_invalid("account_no", "account_no must be 1 to 32 letters, digits or '-'");
+    if (strcmp(acct, c.account_no) != 0) {
+        gg_warn("services", "msg=\"token for another account\" token_id=%s", c.token_id);
+        return gg_svc_error(403, "not_bound", "the binding token is not for this account");
+    }
+    from = svc_str(req, "from", 7, 7);
+    if (!from || !svc_period_ok(from))
+        return svc_invalid("from", "from must be a month \"YYYY-MM\"");
+    to = svc_str(req, "to", 7, 7);
+    if (!to || !svc_period_ok(to))
+        return svc_invalid("to", "to must be a month \"YYYY-MM\"");
+    if (strcmp(from, to) > 0)
+        return svc_invalid("to", "to must not be before from");
+
+    err = gg_mkt_account(ctx->mkt, acct, &a);
+    memset(&a, 0, sizeof a);
+    if (err == GG_ENOTFOUND)
+        return gg_svc_error(404, "not_found", "no such account");
+    if (err != GG_OK)
+        return svc_backend_error(err, "account");
+    err = gg_mkt_bills(ctx->mkt, acct, from, to, &bills, &n);
+    if (err == GG_ETOOBIG)
+        return svc_invalid("from", "the range holds too many bills; ask for fewer months");
+    if (err != GG_OK)
+        return svc_backend_error(err, "bills");
+
+    list = json_array();
+    for (size_t i = 0; list && i < n; i++) {
+        if (json_array_append_new(list, bill_json(&bills[i])) != 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+    if (list)
+        reply = svc_reply(200, json_pack("{s:s, s:o}", "account_no", acct, "bills", list));
+    gg_debug("services", "msg=\"bills served\" account=%s from=%s to=%s n=%zu", acct, from, to,
+             n);
+    free(bills);
+    return reply;
+}
