@@ -19,6 +19,11 @@
 
 #define GG_XMIT_QUEUE "xmit"
 
+/* The largest message the channel carries (a frame is at most 8 MiB). Puts
+ * onto GG_XMIT_QUEUE must stay below it; a bigger message found there is
+ * skipped with an error and counted in stats.dropped, never sent. */
+#define GG_CHANNEL_MSG_MAX (8 * 1024 * 1024 - 4096)
+
 typedef struct gg_channel gg_channel;
 
 typedef struct gg_channel_cfg {
@@ -50,13 +55,17 @@ typedef struct gg_channel_stats {
     int64_t seq_in;           /* our mark: highest peer seq committed */
     int64_t batches_in_flight;
     int64_t bytes_out, bytes_in;
-    int64_t reconnects;
+    int64_t reconnects;       /* links established after the first one */
     int64_t refused;          /* connections refused (allow-list, TLS) */
+    int64_t dropped;          /* xmit messages skipped: too big or no dest */
+    int64_t held;             /* inbound batches delayed because a queue was full */
 } gg_channel_stats;
 
-/* gg_channel_start - validate cfg, load TLS material, start the thread.
- * Config errors (unreadable key, bad CIDR) return GG_ECONFIG at once and
- * log why. The store must outlive the channel. */
+/* gg_channel_start - validate cfg, load TLS material, bind the listening
+ * socket (listen mode), start the thread. Config errors (unreadable key,
+ * bad CIDR) return GG_ECONFIG at once and log why; GG_EIO if the address
+ * cannot be bound. cfg's strings are copied. The store must outlive the
+ * channel. */
 gg_err gg_channel_start(const gg_channel_cfg *cfg, gg_store *st, gg_channel **out);
 
 /* gg_channel_stop - close the link, join the thread, free. NULL is fine. */
@@ -66,5 +75,9 @@ void gg_channel_stop(gg_channel *ch);
 void gg_channel_get_stats(gg_channel *ch, gg_channel_stats *out);
 
 const char *gg_channel_state_name(gg_channel_state s);
+
+/* gg_channel_listen_port - the TCP port a listening channel is bound to
+ * (useful with address "127.0.0.1:0"); 0 in connect mode. */
+int gg_channel_listen_port(gg_channel *ch);
 
 #endif

@@ -1,0 +1,162 @@
+/* test_channel_wire.c - one channel against a hand-driven TLS peer that
+ * writes the frames itself: marks drop resends, out-of-range acks and
+ * oversize frames close the link, silence is detected, a newer connection
+ * replaces an older one, TLS 1.2 only when configured. */
+#include "chan_fixture.h"
+
+static void test_resent_batch_is_dropped_by_mark(void **state)
+{
+    fix *f = *state;
+    raw r;
+    start_portal(f, NULL);
+    raw_open(&r, f->port);
+    assert_int_equal(raw_hello(&r, 0), 0);
+    raw_batch(&r, 1, 3);
+    assert_int_equal(raw_ack_mark(&r), 3);
+    raw_close(&r);
+    /* The ack was "lost": the peer resends 2..3 with 4..5 after reconnecting. */
+    raw_open(&r, f->port);
+    assert_int_equal(raw_hello(&r, 0), 3);
+    raw_batch(&r, 2, 5);
+    assert_int_equal(raw_ack_mark(&r), 5);
+    raw_batch(&r, 1, 5); /* a pure resend is acknowledged and dropped */
+    assert_int_equal(raw_ack_mark(&r), 5);
+    raw_close(&r);
+    drain_expect(f->sa, "requests", "p2u", 5);
+    int64_t mark = 0;
+    assert_int_equal(gg_store_mark(f->sa, "utility", &mark), GG_OK);
+    assert_int_equal(mark, 5);
+}
+
+static void test_ack_beyond_sent_closes_link_and_keeps_messages(void **state)
+{
+    fix *f = *state;
+    raw r;
+    gg_frame_item *items = NULL;
+    size_t n = 0;
+    put_n(f->sa, "requests", "p2u", 0, 3);
+    start_portal(f, NULL);
+    raw_open(&r, f->port);
+    assert_int_equal(raw_hello(&r, 0), 0);
+    assert_int_equal(raw_next(&r), GG_FRAME_BATCH);
+    assert_int_equal(gg_frame_get_batch(r.in.data + 5, r.in.len - 5, &items, &n), GG_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(items[0].seq, 1);
+    assert_int_equal(items[2].seq, 3);
+    assert_string_equal(items[2].dest, "requests");
+    free(items);
+    raw_send_ack(&r, 1000); /* never sent: would delete unsent messages */
+    assert_int_equal(raw_next(&r), -1);
+    raw_close(&r);
+    assert_int_equal(depth(f->sa, GG_XMIT_QUEUE), 3);
+    /* Reconnect having committed 1..2: the channel drops them, resends 3. */
+    raw_open(&r, f->port);
+    assert_int_equal(raw_hello(&r, 2), 0);
+    assert_int_equal(raw_next(&r), GG_FRAME_BATCH);
+    assert_int_equal(gg_frame_get_batch(r.in.data + 5, r.in.len - 5, &items, &n), GG_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(items[0].seq, 3);
+    free(items);
+    assert_int_equal(depth(f->sa, GG_XMIT_QUEUE), 1);
+    raw_send_ack(&r, 3);
+    assert_true(wait_depth(f->sa, GG_XMIT_QUEUE, 0, 3000));
+    assert_int_equal(stats(f->ca).seq_out_acked, 3);
+    raw_close(&r);
+}
+
+static void test_oversize_frame_closes_link(void **state)
+{
+    fix *f = *state;
+    raw r;
+    start_portal(f, NULL);
+    raw_open(&r, f->port);
+    raw_hello(&r, 0);
+    assert_true(wait_running(f->ca, 3000));
+    uint8_t big[] = { 0x00, 0x80, 0x00, 0x01, GG_FRAME_BATCH }; /* 8 MiB + 1 */
+    assert_int_equal(SSL_write(r.ssl, big, sizeof big), (int)sizeof big);
+    assert_int_equal(raw_next(&r), -1);
+    raw_close(&r);
+    assert_int_not_equal(stats(f->ca).state, GG_CHANNEL_RUNNING);
+    /* The channel takes the next connection as usual. */
+    raw_open(&r, f->port);
+    raw_hello(&r, 0);
+    assert_true(wait_running(f->ca, 3000));
+    raw_close(&r);
+}
+
+static void test_silent_peer_is_declared_dead(void **state)
+{
+    fix *f = *state;
+    raw r;
+    gg_channel_cfg a = cfg_of(1, "portal", "utility", NULL);
+    a.heartbeat_ms = 100;
+    a.dead_ms = 500;
+    start_portal(f, &a);
+    raw_open(&r, f->port);
+    raw_hello(&r, 0);
+    assert_true(wait_running(f->ca, 3000));
+    sleep_ms(1200); /* read nothing, answer no PING */
+    assert_int_equal(stats(f->ca).state, GG_CHANNEL_RETRYING);
+    int type;
+    do
+        type = raw_frame(&r);
+    while (type > 0);
+    assert_int_equal(type, -1);
+    raw_close(&r);
+}
+
+static void test_newer_connection_replaces_older(void **state)
+{
+    fix *f = *state;
+    raw r1, r2;
+    start_portal(f, NULL);
+    raw_open(&r1, f->port);
+    raw_hello(&r1, 0);
+    assert_true(wait_running(f->ca, 3000));
+    raw_open(&r2, f->port);
+    raw_hello(&r2, 0);
+    assert_int_equal(raw_next(&r1), -1); /* the older one is closed */
+    put_n(f->sa, "requests", "p2u", 0, 2);
+    assert_int_equal(raw_next(&r2), GG_FRAME_BATCH);
+    assert_int_equal(stats(f->ca).state, GG_CHANNEL_RUNNING);
+    assert_int_equal(stats(f->ca).reconnects, 1);
+    raw_close(&r1);
+    raw_close(&r2);
+}
+
+static void test_tls12_only_when_configured(void **state)
+{
+    fix *f = *state;
+    raw r;
+    start_portal(f, NULL);
+    /* A TLS 1.2 client against the default TLS 1.3-only channel. */
+    assert_int_not_equal(raw_try(&r, f->port, TLS1_2_VERSION), 1);
+    raw_close(&r);
+    for (int t = 0; t < 2000 && stats(f->ca).refused < 1; t += 10)
+        sleep_ms(10);
+    assert_int_equal(stats(f->ca).refused, 1);
+    gg_channel_stop(f->ca);
+    f->ca = NULL;
+    gg_channel_cfg a = cfg_of(1, "portal", "utility", NULL);
+    a.tls12 = 1;
+    start_portal(f, &a);
+    assert_int_equal(raw_try(&r, f->port, TLS1_2_VERSION), 1);
+    assert_string_equal(SSL_get_version(r.ssl), "TLSv1.2");
+    assert_non_null(strstr(SSL_get_cipher_name(r.ssl), "ECDHE"));
+    raw_hello(&r, 0);
+    assert_true(wait_running(f->ca, 3000));
+    raw_close(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_resent_batch_is_dropped_by_mark, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ack_beyond_sent_closes_link_and_keeps_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversize_frame_closes_link, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_silent_peer_is_declared_dead, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newer_connection_replaces_older, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls12_only_when_configured, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, NULL);
+}
