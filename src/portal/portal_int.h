@@ -1,0 +1,109 @@
+/* portal_int.h - what the files of the portal role share (not a public API).
+ *
+ * One gg_portal per gg_portal_run. Everything in it is used only by the
+ * event-loop thread, except ev_replies, which the store's watcher activates
+ * from the committing thread (event_active is thread-safe once
+ * evthread_use_pthreads has run). Files: portal.c (life cycle, routing,
+ * responses), relay.c (requests out, replies in, pending calls), web.c
+ * (static page, admin listener, metrics).
+ */
+#ifndef GG_PORTAL_PORTAL_INT_H
+#define GG_PORTAL_PORTAL_INT_H
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "envelope/envelope.h"
+#include "portal/api.h"
+#include "portal/pending.h"
+#include "transport/transport.h"
+
+#define GG_PORTAL_MAX_PENDING 10000     /* waiting calls; 503 above */
+#define GG_PORTAL_DRAIN_BATCH 256       /* replies per turn of the loop */
+#define GG_PORTAL_STATUS_MAX 600
+
+typedef struct gg_portal_counters {
+    uint64_t http[GG_PORTAL_STATUS_MAX];  /* answers by status (public listener) */
+    uint64_t relayed;                     /* requests queued for the utility */
+    uint64_t relay_full;                  /* refused: queue full (503) */
+    uint64_t relay_error;                 /* refused: seal or store error (5xx) */
+    uint64_t timeouts;                    /* answered 504 */
+    uint64_t replies_answered;            /* replies matched to a waiting call */
+    uint64_t replies_no_caller;           /* replies whose call was gone */
+    uint64_t replies_rejected;            /* replies that failed to open or parse */
+    uint64_t clients_gone;                /* callers that hung up while waiting */
+} gg_portal_counters;
+
+/* Per-request facts kept for the log line. */
+typedef struct gg_reqinfo {
+    int64_t start_us;
+    char method[8];
+    char log_path[96];
+    const char *txid;                     /* transaction id, or NULL */
+} gg_reqinfo;
+
+typedef struct gg_portal {
+    const gg_config *cfg;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp *admin;
+    struct evhttp_bound_socket *http_sock;
+    struct evhttp_bound_socket *admin_sock;
+    struct event *ev_int;
+    struct event *ev_term;
+    struct event *ev_replies;             /* activated by the store watcher */
+    struct event *ev_poll;                /* periodic drain, in case a wake-up was missed */
+    struct event *ev_exit;
+    gg_transport *t;
+    gg_env_keys *keys;
+    gg_pending_table *pending;
+    int web_fd;                           /* directory fd of http.web_root, or -1 */
+    const char *site;
+    const char *peer;
+    int64_t timeout_ms;
+    int64_t ttl_ms;
+    int64_t lease_ms;
+    size_t max_body;
+    int stopping;
+    gg_portal_counters c;
+} gg_portal;
+
+/* portal.c */
+/* gg_portal_respond - send a JSON answer (body may be NULL for none), log
+ * the request line, count it. retry_after > 0 adds Retry-After. */
+void gg_portal_respond(gg_portal *p, struct evhttp_request *req, const gg_reqinfo *ri,
+                       int status, const char *body, int retry_after);
+/* gg_portal_respond_error - the error body for st (code, message). */
+void gg_portal_respond_error(gg_portal *p, struct evhttp_request *req, const gg_reqinfo *ri,
+                             const gg_api_status *st, const char *txid, int retry_after);
+/* gg_portal_log_request - the one log line of an answered request. */
+void gg_portal_log_request(const gg_reqinfo *ri, int status);
+/* gg_portal_channel_state - the channel's state name. */
+const char *gg_portal_channel_state(gg_portal *p);
+
+/* relay.c */
+/* gg_portal_relay - seal payload as a request of txn, queue it for the
+ * utility and park req until the reply or the timeout. Answers req itself
+ * on any failure. Does not take payload. */
+void gg_portal_relay(gg_portal *p, struct evhttp_request *req, const gg_reqinfo *ri,
+                     const char *txn, json_t *payload);
+/* gg_portal_on_replies - event callback: drain the replies queue. */
+void gg_portal_on_replies(evutil_socket_t fd, short what, void *arg);
+/* gg_portal_watch - store watcher: wake the loop (any thread). */
+void gg_portal_watch(void *arg, const char *queue);
+/* gg_portal_fail_all - answer every waiting call 503 (at stop). */
+void gg_portal_fail_all(gg_portal *p);
+
+/* web.c */
+/* gg_portal_static - serve r->file from web_root. */
+void gg_portal_static(gg_portal *p, struct evhttp_request *req, const gg_reqinfo *ri,
+                      const gg_api_route *r);
+/* gg_portal_admin_cb - the admin listener's request callback. */
+void gg_portal_admin_cb(struct evhttp_request *req, void *arg);
+/* gg_portal_is_loopback_host - host of "host:port" is loopback. */
+int gg_portal_is_loopback_host(const char *listen);
+
+#endif
