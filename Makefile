@@ -5,7 +5,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 DEMO_DIR   ?= demo
 JOBS       ?= $(shell nproc)
-CTEST_ARGS ?=
+CTEST_ARGS ?= -LE slow
 
 .PHONY: all deps build asan run test test-fast test-asan clean
 

@@ -31,7 +31,6 @@ static const key keytab[] = {
     { "site.role", T_ENUM, NULL, 0, 0, "portal|utility", "Which role this process runs." },
     { "site.name", T_STR, NULL, 0, 0, NULL, "This site's name; default the role. Must match its certificate name." },
     { "site.peer", T_STR, NULL, 0, 0, NULL, "The other site's name (receiver of our messages)." },
-    { "site.data_dir", T_PATH, ".", 0, 0, NULL, "Directory for this site's state." },
     { "http.listen", T_STR, "127.0.0.1:8080", 0, 0, NULL, "Portal API and web page address (portal role)." },
     { "http.web_root", T_PATH, NULL, 0, 0, NULL, "Directory of the citizen web page; unset serves no page." },
     { "http.request_timeout_ms", T_INT, "5000", 100, 600000, NULL,
@@ -405,8 +404,12 @@ void gg_config_print_docs(FILE *f)
         char bounds[64] = "";
         if (k->type == T_INT)
             snprintf(bounds, sizeof bounds, "%lld..%lld", (long long)k->min, (long long)k->max);
-        else if (k->type == T_ENUM)
+        else if (k->type == T_ENUM) {
             snprintf(bounds, sizeof bounds, "%s", k->choices);
+            for (char *p = bounds; *p; p++)
+                if (*p == '|')
+                    *p = '/'; /* a '|' would split the Markdown cell */
+        }
         fprintf(f, "| `%s` | %s | %s | %s | %s |\n", k->name, tn[k->type], k->def ? k->def : "",
                 bounds, k->doc);
     }

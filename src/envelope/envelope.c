@@ -1,6 +1,6 @@
 /* envelope.c - seal and open envelopes, suite "intl".
  *
- * Wire layout (docs/protocol-envelope.md, all integers big-endian):
+ * Wire layout (docs/protocol.md ("Envelope"), all integers big-endian):
  *   "GGE" version:u8 suite:u8 kind:u8 flags:u8 msg_id[16] corr_id[16]
  *   txn:str16 sender:str16 receiver:str16 created_ms:u64 expiry_ms:u64
  *   key_id:u32                                  <- end of header (= AEAD AAD)

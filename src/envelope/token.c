@@ -1,7 +1,7 @@
 /* token.c - binding tokens: compact binary claims, HMAC-SHA256.
  *
  * token = "gg1." base64url(claims) "." base64url(HMAC-SHA256(key, "gg1." base64url(claims)))
- * claims (big-endian), docs/protocol-envelope.md:
+ * claims (big-endian), docs/protocol.md ("Envelope"):
  *   version:u8 (=1) token_id[16] user_len:u8 portal_user_id account_len:u8
  *   account_no scopes:u32 issued_ms:u64 expiry_ms:u64
  * Strings are 1..64 (user) and 1..32 (account) bytes with no control

@@ -249,7 +249,7 @@ static void test_longest_claims_fit_in_max(void **state)
     c.account_no[32] = '\0';
     c.scopes = 0xffffffffu;
     assert_int_equal(gg_token_issue(f->key, &c, t, sizeof t), GG_OK);
-    assert_int_equal(strlen(t), 228);       /* docs/protocol-envelope.md */
+    assert_int_equal(strlen(t), 228);       /* docs/protocol.md ("Envelope") */
     assert_int_equal(gg_token_verify(f->key, t, gg_now_ms(), &got), GG_OK);
     assert_string_equal(got.portal_user_id, c.portal_user_id);
     assert_string_equal(got.account_no, c.account_no);

@@ -1,0 +1,148 @@
+/* main.c - gridgate: dispatch to subcommands. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "portal/portal.h"
+#include "utility/utility.h"
+
+static const char usage[] =
+    "usage: gridgate COMMAND [ARGS]\n"
+    "\n"
+    "  run -c FILE                      run one role (portal or utility) from its config\n"
+    "  demo [DIR]                       both roles on this machine (initialises DIR, default ./demo)\n"
+    "  demo init DIR [--port-base P] [--accounts N] [--months M] [--suite intl]\n"
+    "                                   write DIR/pki, DIR/portal.conf, DIR/utility.conf, DIR/marketing.db\n"
+    "  pki init DIR [--suite intl]      a CA and a certificate and keys for each site\n"
+    "  seed --db FILE --accounts N --months M [--seed S] [--end YYYY-MM]\n"
+    "                                   a deterministic synthetic marketing database (SQLite)\n"
+    "  config check -c FILE             validate a config and print the effective values\n"
+    "  config docs                      the table of every config key (Markdown)\n"
+    "  version                          print the version\n";
+
+int gg_cli_parse_int(const char *s, long long min, long long max, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+const char *gg_cli_self_path(void)
+{
+    static char path[PATH_MAX];
+    if (!path[0]) {
+        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+        if (n <= 0)
+            snprintf(path, sizeof path, "gridgate");
+        else
+            path[n] = '\0';
+    }
+    return path;
+}
+
+/* load_config - parse -c FILE from argv; NULL (and a message) on failure. */
+static gg_config *load_config(int argc, char **argv)
+{
+    const char *file = NULL;
+    char err[512];
+    gg_config *cfg = NULL;
+    for (int i = 0; i < argc; i++) {
+        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
+            file = argv[++i];
+        else {
+            fprintf(stderr, "gridgate: unexpected argument '%s'\n", argv[i]);
+            return NULL;
+        }
+    }
+    if (!file) {
+        fprintf(stderr, "gridgate: missing -c FILE\n");
+        return NULL;
+    }
+    if (gg_config_load(file, &cfg, err, sizeof err) != GG_OK) {
+        fprintf(stderr, "gridgate: %s\n", err);
+        return NULL;
+    }
+    return cfg;
+}
+
+int gg_cmd_run(int argc, char **argv)
+{
+    gg_config *cfg = load_config(argc, argv);
+    gg_err rc;
+    if (!cfg)
+        return 2;
+    const char *level = gg_config_str(cfg, "log.level");
+    gg_log_set_level(strcmp(level, "debug") == 0 ? GG_LOG_DEBUG
+                     : strcmp(level, "warn") == 0 ? GG_LOG_WARN
+                     : strcmp(level, "error") == 0 ? GG_LOG_ERROR
+                                                   : GG_LOG_INFO);
+    gg_log_set_site(gg_config_str(cfg, "site.name"));
+    if (strcmp(gg_config_str(cfg, "site.role"), "portal") == 0)
+        rc = gg_portal_run(cfg);
+    else
+        rc = gg_utility_run(cfg);
+    gg_config_free(cfg);
+    if (rc != GG_OK) {
+        fprintf(stderr, "gridgate: stopped: %s\n", gg_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+int gg_cmd_config(int argc, char **argv)
+{
+    if (argc >= 1 && strcmp(argv[0], "docs") == 0 && argc == 1) {
+        gg_config_print_docs(stdout);
+        return 0;
+    }
+    if (argc >= 1 && strcmp(argv[0], "check") == 0) {
+        gg_config *cfg = load_config(argc - 1, argv + 1);
+        if (!cfg)
+            return 1;
+        gg_config_dump(cfg, stdout);
+        gg_config_free(cfg);
+        return 0;
+    }
+    fputs(usage, stderr);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "run") == 0)
+        return gg_cmd_run(argc - 2, argv + 2);
+    if (strcmp(cmd, "demo") == 0)
+        return gg_cmd_demo(argc - 2, argv + 2);
+    if (strcmp(cmd, "pki") == 0)
+        return gg_cmd_pki(argc - 2, argv + 2);
+    if (strcmp(cmd, "seed") == 0)
+        return gg_cmd_seed(argc - 2, argv + 2);
+    if (strcmp(cmd, "config") == 0)
+        return gg_cmd_config(argc - 2, argv + 2);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        puts("gridgate 0.1.0");
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    fprintf(stderr, "gridgate: unknown command '%s'\n\n%s", cmd, usage);
+    return 2;
+}
