@@ -437,7 +437,7 @@ gg_err gg_seed_sqlite(const char *path, const gg_seed_opts *opts)
     err = check_opts(opts, &end_y, &end_m);
     if (err != GG_OK || !path)
         return GG_EINVAL;
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         err = errno == EEXIST ? GG_EEXISTS : GG_EIO;
         gg_error("seed", "msg=\"cannot create database\" path=%s err=\"%s\"", path,

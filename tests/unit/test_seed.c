@@ -450,6 +450,20 @@ static void test_bill_statuses_agree_with_due_dates(void **state)
     sqlite3_close(db);
 }
 
+static void test_seeded_database_is_private_to_its_owner(void **state)
+{
+    fx *f = *state;
+    gg_seed_opts o = { 5, 2, 1, END };
+    struct stat sb;
+
+    /* It holds names, phones, ID numbers and addresses: 0600 whatever the umask. */
+    mode_t old = umask(0);
+    assert_int_equal(gg_seed_sqlite(f->db, &o), GG_OK);
+    umask(old);
+    assert_int_equal(stat(f->db, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+}
+
 static void test_seed_refuses_existing_file(void **state)
 {
     fx *f = *state;
@@ -586,6 +600,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readings_have_seasonal_shape_and_peak_share, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bill_statuses_agree_with_due_dates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seeded_database_is_private_to_its_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seed_refuses_existing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seed_rejects_bad_options_without_creating_a_file,
                                         setup, teardown),
