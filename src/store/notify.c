@@ -68,10 +68,19 @@ void gg_store_notify(gg_store *st, const gg_txn *t)
         if (hit)
             calls[ncalls++] = st->watch[w];
     }
+    if (ncalls)
+        st->calling++;
     pthread_cond_broadcast(&st->cond);
     pthread_mutex_unlock(&st->nmu);
+    if (!ncalls)
+        return;
     for (size_t i = 0; i < ncalls; i++)
         calls[i].fn(calls[i].arg, calls[i].queue);
+    pthread_mutex_lock(&st->nmu);
+    st->calling--;
+    if (st->calling == 0)
+        pthread_cond_broadcast(&st->cond);
+    pthread_mutex_unlock(&st->nmu);
 }
 
 /* deadline_after - the CLOCK_MONOTONIC time timeout_ms from now. */
@@ -158,4 +167,27 @@ gg_err gg_store_watch(gg_store *st, const char *queue, gg_store_watch_fn fn, voi
     }
     pthread_mutex_unlock(&st->nmu);
     return err;
+}
+
+/* gg_store_unwatch - remove fn/arg watchers and wait out calls in flight. */
+gg_err gg_store_unwatch(gg_store *st, gg_store_watch_fn fn, void *arg)
+{
+    size_t kept = 0, removed = 0;
+
+    if (!st || !fn)
+        return GG_EINVAL;
+    pthread_mutex_lock(&st->nmu);
+    for (size_t w = 0; w < st->nwatch; w++) {
+        if (st->watch[w].fn == fn && st->watch[w].arg == arg)
+            removed++;
+        else
+            st->watch[kept++] = st->watch[w];
+    }
+    st->nwatch = kept;
+    /* A notifier may have copied the watcher before we removed it: wait
+     * until no notifier is calling watchers. */
+    while (removed && st->calling > 0)
+        pthread_cond_wait(&st->cond, &st->nmu);
+    pthread_mutex_unlock(&st->nmu);
+    return removed ? GG_OK : GG_ENOTFOUND;
 }

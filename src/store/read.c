@@ -122,6 +122,8 @@ gg_err gg_store_browse(gg_store *st, const char *queue, int64_t after_id, size_t
         m->put_ms = sqlite3_column_int64(s, 2);
         m->expiry_ms = sqlite3_column_int64(s, 3);
         m->backouts = sqlite3_column_int(s, 4);
+        m->prio = sqlite3_column_int(s, 6);
+        m->flags = (unsigned)sqlite3_column_int64(s, 7);
         bytes += m->len;
         v[cnt++] = m;
     }
@@ -183,6 +185,10 @@ gg_err gg_store_get_stats(gg_store *st, gg_store_stats *out)
     out->expired = st->counts.expired;
     out->dead = st->counts.dead;
     out->dropped = st->counts.dropped;
+    out->commits = st->commits;
+    out->batched = st->batched;
+    out->faults = st->faults;
+    out->faulted = st->faulted;
     s = gg_sql_prep(st, S_DEAD_COUNT);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)
@@ -216,10 +222,71 @@ gg_err gg_store_queues(gg_store *st, gg_queue_info *out, size_t max, size_t *n)
         q->depth = sqlite3_column_int64(s, 1);
         q->bytes = sqlite3_column_int64(s, 2);
         q->oldest_put_ms = sqlite3_column_int64(s, 3);
+        q->dead = sqlite3_column_int64(s, 4);
         (*n)++;
     }
     if (rc != SQLITE_DONE)
         err = gg_store_sql_err(st, "queues", rc);
+    sqlite3_reset(s);
+    pthread_mutex_unlock(&st->mu);
+    return err;
+}
+
+/* dead_row - fill d from a row of S_DEAD_LIST or S_DEAD_ONE. */
+static void dead_row(sqlite3_stmt *s, gg_dead_info *d)
+{
+    memset(d, 0, sizeof *d);
+    d->id = sqlite3_column_int64(s, 0);
+    gg_sql_col_text(s, 1, d->queue, sizeof d->queue);
+    gg_sql_col_text(s, 2, d->dest, sizeof d->dest);
+    gg_sql_col_text(s, 3, d->reason, sizeof d->reason);
+    d->dead_ms = sqlite3_column_int64(s, 4);
+    d->put_ms = sqlite3_column_int64(s, 5);
+    d->expiry_ms = sqlite3_column_int64(s, 6);
+    d->backouts = sqlite3_column_int(s, 7);
+    d->len = (size_t)sqlite3_column_int64(s, 8);
+    d->prio = sqlite3_column_int(s, 9);
+    d->flags = (unsigned)sqlite3_column_int64(s, 10);
+}
+
+/* gg_store_dead_get - one dead letter with its bytes. */
+gg_err gg_store_dead_get(gg_store *st, int64_t id, gg_dead_info *info, gg_msg **out)
+{
+    gg_dead_info d;
+    sqlite3_stmt *s;
+    gg_msg *m = NULL;
+    gg_err err = GG_OK;
+    int rc;
+
+    if (!st || !out)
+        return GG_EINVAL;
+    *out = NULL;
+    pthread_mutex_lock(&st->mu);
+    s = gg_sql_prep(st, S_DEAD_ONE);
+    sqlite3_bind_int64(s, 1, id);
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        err = rc == SQLITE_DONE ? GG_ENOTFOUND : gg_store_sql_err(st, "dead_get", rc);
+        goto out;
+    }
+    dead_row(s, &d);
+    m = gg_store_msg_alloc(sqlite3_column_blob(s, 11), (size_t)sqlite3_column_bytes(s, 11));
+    if (!m) {
+        err = GG_ENOMEM;
+        goto out;
+    }
+    m->id = d.id;
+    memcpy(m->queue, d.queue, sizeof m->queue);
+    memcpy(m->dest, d.dest, sizeof m->dest);
+    m->put_ms = d.put_ms;
+    m->expiry_ms = d.expiry_ms;
+    m->backouts = d.backouts;
+    m->prio = d.prio;
+    m->flags = d.flags;
+    if (info)
+        *info = d;
+    *out = m;
+out:
     sqlite3_reset(s);
     pthread_mutex_unlock(&st->mu);
     return err;
@@ -245,15 +312,7 @@ gg_err gg_store_dead_list(gg_store *st, int64_t after_id, gg_dead_info *out, siz
         if (rc != SQLITE_ROW)
             break;
         d = &out[*n];
-        d->id = sqlite3_column_int64(s, 0);
-        gg_sql_col_text(s, 1, d->queue, sizeof d->queue);
-        gg_sql_col_text(s, 2, d->dest, sizeof d->dest);
-        gg_sql_col_text(s, 3, d->reason, sizeof d->reason);
-        d->dead_ms = sqlite3_column_int64(s, 4);
-        d->put_ms = sqlite3_column_int64(s, 5);
-        d->expiry_ms = sqlite3_column_int64(s, 6);
-        d->backouts = sqlite3_column_int(s, 7);
-        d->len = (size_t)sqlite3_column_int64(s, 8);
+        dead_row(s, d);
         (*n)++;
     }
     if (rc != SQLITE_DONE)

@@ -1,9 +1,10 @@
 /* schema.c - the on-disk format of the store and its cached statements.
  *
- * Format version 1 (meta.schema_version = '1'):
+ * Format version 2 (meta.schema_version = '2'):
  *   messages       one row per live message, without its bytes; AUTOINCREMENT
  *                  so an id is never reused, even after the newest message
  *                  is deleted (the channel uses ids as sequence numbers).
+ *                  prio (0..9, higher first) and flags (GG_MSG_*).
  *   bodies         the bytes of each message, apart, so leasing and backing
  *                  out rewrite a small row and never the blob (which would
  *                  need fresh pages, and fail on a full disk).
@@ -11,9 +12,12 @@
  *                  so limit checks cost one lookup, not a scan.
  *   channel_marks  highest sequence number committed per inbound channel.
  *   dead_letters   messages taken out of service, with reason and time.
- * Any change to these tables raises GG_STORE_SCHEMA_VERSION and adds an
+ * Version 1 lacked prio and flags; it is upgraded in place at open. Any
+ * change to these tables raises GG_STORE_SCHEMA_VERSION and adds an
  * upgrade step here (see docs/store.md); a store of another version is
- * refused rather than guessed at.
+ * refused rather than guessed at. A new store is created with
+ * auto_vacuum=INCREMENTAL so that freed pages can go back to the file
+ * system (commit.c); an upgraded version 1 store keeps its pages.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,14 +26,16 @@
 #include "core/log.h"
 #include "store/store_int.h"
 
-static const char schema_v1[] =
+static const char schema_v2[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE messages("
     " id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, dest TEXT NOT NULL,"
     " put_ms INTEGER NOT NULL, expiry_ms INTEGER NOT NULL,"
-    " lease_until_ms INTEGER NOT NULL, backouts INTEGER NOT NULL, len INTEGER NOT NULL);"
+    " lease_until_ms INTEGER NOT NULL, backouts INTEGER NOT NULL, len INTEGER NOT NULL,"
+    " prio INTEGER NOT NULL DEFAULT 0, flags INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE bodies(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
     "CREATE INDEX messages_queue_id ON messages(queue, id);"
+    "CREATE INDEX messages_ready ON messages(queue, lease_until_ms, prio DESC, id);"
     "CREATE TABLE queue_stats(queue TEXT PRIMARY KEY, depth INTEGER NOT NULL,"
     " bytes INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TRIGGER messages_ins AFTER INSERT ON messages BEGIN"
@@ -43,42 +49,68 @@ static const char schema_v1[] =
     " id INTEGER PRIMARY KEY, queue TEXT NOT NULL, dest TEXT NOT NULL,"
     " reason TEXT NOT NULL, dead_ms INTEGER NOT NULL, put_ms INTEGER NOT NULL,"
     " expiry_ms INTEGER NOT NULL, backouts INTEGER NOT NULL,"
-    " len INTEGER NOT NULL, data BLOB NOT NULL);";
+    " len INTEGER NOT NULL, data BLOB NOT NULL,"
+    " prio INTEGER NOT NULL DEFAULT 0, flags INTEGER NOT NULL DEFAULT 0);";
+
+/* upgrade_v1 - version 1 to 2: priorities and flags. */
+static const char upgrade_v1[] =
+    "ALTER TABLE messages ADD COLUMN prio INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE dead_letters ADD COLUMN prio INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE dead_letters ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX messages_ready ON messages(queue, lease_until_ms, prio DESC, id);"
+    "UPDATE meta SET value = '2' WHERE key = 'schema_version';";
 
 static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
+    [S_SAVEPOINT] = "SAVEPOINT op",
+    [S_SP_RELEASE] = "RELEASE op",
+    [S_SP_ROLLBACK] = "ROLLBACK TO op",
     [S_INSERT] = "INSERT INTO messages(queue, dest, put_ms, expiry_ms, lease_until_ms,"
-                 " backouts, len) VALUES(?1, ?2, ?3, ?4, 0, 0, ?5)",
+                 " backouts, len, prio, flags) VALUES(?1, ?2, ?3, ?4, 0, 0, ?5, ?6, ?7)",
     [S_INSERT_BODY] = "INSERT INTO bodies(id, data) VALUES(?1, ?2)",
     [S_QSTATS] = "SELECT depth, bytes FROM queue_stats WHERE queue = ?1",
-    [S_READY] = "SELECT id, dest, put_ms, expiry_ms, lease_until_ms, backouts FROM messages"
-                " WHERE queue = ?1 AND lease_until_ms <= ?2 ORDER BY id LIMIT ?3",
+    [S_READY] = "SELECT id, dest, put_ms, expiry_ms, lease_until_ms, backouts, prio, flags"
+                " FROM messages INDEXED BY messages_ready"
+                " WHERE queue = ?1 AND lease_until_ms = 0 ORDER BY prio DESC, id LIMIT ?2",
+    [S_RUNOUT] = "SELECT id, backouts FROM messages INDEXED BY messages_ready"
+                 " WHERE queue = ?1 AND lease_until_ms > 0 AND lease_until_ms <= ?2 LIMIT ?3",
     [S_DATA] = "SELECT data FROM bodies WHERE id = ?1",
     [S_LEASE] = "UPDATE messages SET lease_until_ms = ?2, backouts = ?3 WHERE id = ?1",
-    [S_FIND] = "SELECT queue, backouts FROM messages WHERE id = ?1",
+    [S_FIND] = "SELECT queue, backouts, lease_until_ms FROM messages WHERE id = ?1",
     [S_RELEASE] = "UPDATE messages SET lease_until_ms = 0, backouts = ?2 WHERE id = ?1",
     [S_DELETE] = "DELETE FROM messages WHERE id = ?1",
     [S_TO_DEAD] = "INSERT INTO dead_letters(id, queue, dest, reason, dead_ms, put_ms,"
-                  " expiry_ms, backouts, len, data) SELECT m.id, m.queue, m.dest, ?2, ?3,"
-                  " m.put_ms, m.expiry_ms, ?4, m.len, b.data FROM messages m"
+                  " expiry_ms, backouts, len, data, prio, flags) SELECT m.id, m.queue, m.dest,"
+                  " ?2, ?3, m.put_ms, m.expiry_ms, ?4, m.len, b.data, m.prio, m.flags"
+                  " FROM messages m"
                   " JOIN bodies b ON b.id = m.id WHERE m.id = ?1",
-    [S_BROWSE] = "SELECT m.id, m.dest, m.put_ms, m.expiry_ms, m.backouts, b.data"
-                 " FROM messages m JOIN bodies b ON b.id = m.id"
+    [S_BROWSE] = "SELECT m.id, m.dest, m.put_ms, m.expiry_ms, m.backouts, b.data, m.prio,"
+                 " m.flags FROM messages m INDEXED BY messages_queue_id"
+                 " JOIN bodies b ON b.id = m.id"
                  " WHERE m.queue = ?1 AND m.id > ?2 ORDER BY m.id LIMIT ?3",
     [S_DEL_UPTO] = "DELETE FROM messages WHERE queue = ?1 AND id <= ?2",
     [S_MARK_GET] = "SELECT mark FROM channel_marks WHERE channel = ?1",
     [S_MARK_SET] = "INSERT INTO channel_marks(channel, mark) VALUES(?1, ?2)"
                    " ON CONFLICT(channel) DO UPDATE SET mark = excluded.mark",
-    [S_QUEUES] = "SELECT q.queue, q.depth, q.bytes, (SELECT m.put_ms FROM messages m"
-                 " WHERE m.queue = q.queue ORDER BY m.id LIMIT 1) FROM queue_stats q"
-                 " WHERE q.depth > 0 ORDER BY q.queue LIMIT ?1",
-    [S_DEAD_LIST] = "SELECT id, queue, dest, reason, dead_ms, put_ms, expiry_ms, backouts, len"
-                    " FROM dead_letters WHERE id > ?1 ORDER BY id LIMIT ?2",
-    [S_DEAD_GET] = "SELECT queue, dest, expiry_ms, len, data FROM dead_letters WHERE id = ?1",
+    [S_QUEUES] = "SELECT n.q, coalesce(s.depth, 0), coalesce(s.bytes, 0),"
+                 " (SELECT m.put_ms FROM messages m INDEXED BY messages_queue_id"
+                 " WHERE m.queue = n.q ORDER BY m.id LIMIT 1),"
+                 " (SELECT count(*) FROM dead_letters d WHERE d.queue = n.q)"
+                 " FROM (SELECT queue AS q FROM queue_stats UNION SELECT queue FROM dead_letters) n"
+                 " LEFT JOIN queue_stats s ON s.queue = n.q ORDER BY n.q LIMIT ?1",
+    [S_DEAD_LIST] = "SELECT id, queue, dest, reason, dead_ms, put_ms, expiry_ms, backouts, len,"
+                    " prio, flags FROM dead_letters WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [S_DEAD_GET] = "SELECT queue, dest, expiry_ms, len, data, prio, flags FROM dead_letters"
+                   " WHERE id = ?1",
     [S_DEAD_DEL] = "DELETE FROM dead_letters WHERE id = ?1",
     [S_DEAD_COUNT] = "SELECT count(*) FROM dead_letters",
+    [S_DEAD_ONE] = "SELECT id, queue, dest, reason, dead_ms, put_ms, expiry_ms, backouts, len,"
+                   " prio, flags, data FROM dead_letters WHERE id = ?1",
+    [S_DEAD_PURGE] = "DELETE FROM dead_letters",
+    [S_FREELIST] = "PRAGMA freelist_count",
 };
 
 gg_err gg_store_sql_err(gg_store *st, const char *op, int rc)
@@ -156,7 +188,7 @@ static gg_err check_or_create(gg_store *st)
     }
     if (strcmp(buf, "0") == 0) {
         char sql[128];
-        rc = sqlite3_exec(st->db, schema_v1, NULL, NULL, NULL);
+        rc = sqlite3_exec(st->db, schema_v2, NULL, NULL, NULL);
         snprintf(sql, sizeof sql, "INSERT INTO meta(key, value) VALUES('schema_version', '%d')",
                  GG_STORE_SCHEMA_VERSION);
         if (rc == SQLITE_OK)
@@ -173,6 +205,15 @@ static gg_err check_or_create(gg_store *st)
     if (rc != SQLITE_OK) {
         err = gg_store_sql_err(st, "open.version", rc);
         goto out;
+    }
+    if (strcmp(version, "1") == 0) {
+        rc = sqlite3_exec(st->db, upgrade_v1, NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            err = gg_store_sql_err(st, "open.upgrade", rc);
+            goto out;
+        }
+        gg_info("store", "msg=\"upgraded\" path=%s from=1 to=2", st->path);
+        snprintf(version, sizeof version, "2");
     }
     snprintf(buf, sizeof buf, "%d", GG_STORE_SCHEMA_VERSION);
     if (strcmp(version, buf) != 0) {
@@ -198,6 +239,10 @@ gg_err gg_store_schema_open(gg_store *st)
 
     sqlite3_extended_result_codes(st->db, 1);
     sqlite3_busy_timeout(st->db, 5000);
+    /* Only takes effect on a database with no tables yet, i.e. a new store. */
+    rc = sqlite3_exec(st->db, "PRAGMA auto_vacuum=INCREMENTAL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return gg_store_sql_err(st, "open.auto_vacuum", rc);
     rc = pragma_text(st->db, "PRAGMA journal_mode=WAL", mode, sizeof mode);
     if (rc != SQLITE_OK)
         return gg_store_sql_err(st, "open.wal", rc);
@@ -205,9 +250,21 @@ gg_err gg_store_schema_open(gg_store *st)
         gg_error("store", "msg=\"WAL mode refused\" path=%s mode=%s", st->path, mode);
         return GG_EIO;
     }
-    rc = sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    rc = sqlite3_exec(st->db,
+                      st->opts.durability == GG_DURABLE_NORMAL ? "PRAGMA synchronous=NORMAL"
+                                                               : "PRAGMA synchronous=FULL",
+                      NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return gg_store_sql_err(st, "open.synchronous", rc);
+    {
+        char sql[64], lim[32];
+        snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%d", GG_STORE_WAL_LIMIT);
+        rc = pragma_text(st->db, sql, lim, sizeof lim);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_wal_autocheckpoint(st->db, GG_STORE_WAL_PAGES);
+        if (rc != SQLITE_OK)
+            return gg_store_sql_err(st, "open.journal_size_limit", rc);
+    }
     if (st->opts.max_db_bytes > 0) {
         char sql[64], psz[32];
         long long pages;

@@ -1,13 +1,13 @@
 /* store.c - the durable queue store (contract in store.h, design in
  * docs/store.md).
  *
- * Every mutation is an op_* function run by run_txn() inside one
- * transaction: the op reads and writes through the cached statements and
- * notes in a gg_txn what it did. run_txn commits (or rolls everything back
- * on any error), applies the counters and then, with the store mutex
- * released, wakes waiters and calls watchers. Reads take the mutex and run
- * single statements. Ops never commit and never wake anyone themselves, so a
- * writer thread may later run many ops in one commit (group commit).
+ * Every mutation is an op_* function run by gg_store_run() (commit.c)
+ * inside a transaction it may share with other callers' ops (group
+ * commit), under a savepoint of its own: the op reads and writes through
+ * the cached statements and notes in a gg_txn what it did. The runner
+ * commits, applies the counters and then, with the store mutex released,
+ * wakes waiters and calls watchers. Ops never commit and never wake anyone
+ * themselves. Reads (read.c) take the mutex and run single statements.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -19,57 +19,14 @@
 #include "core/log.h"
 #include "store/store_int.h"
 
-typedef gg_err (*txn_fn)(gg_store *st, gg_txn *t, void *arg);
-
 #define REASON_BACKOUT "backout threshold"
-
-/* run_txn - run fn in one IMMEDIATE transaction and commit it, or roll it
- * all back if fn or the commit fails. Counters and wake-ups only on commit. */
-static gg_err run_txn(gg_store *st, const char *op, txn_fn fn, void *arg)
-{
-    gg_txn t;
-    gg_err err;
-    int rc;
-
-    memset(&t, 0, sizeof t);
-    pthread_mutex_lock(&st->mu);
-    rc = gg_sql_done(gg_sql_prep(st, S_BEGIN));
-    if (rc != SQLITE_OK) {
-        err = gg_store_sql_err(st, op, rc);
-        goto out;
-    }
-    err = fn(st, &t, arg);
-    if (err == GG_OK) {
-        rc = gg_sql_done(gg_sql_prep(st, S_COMMIT));
-        if (rc != SQLITE_OK)
-            err = gg_store_sql_err(st, op, rc);
-    }
-    if (err != GG_OK && !sqlite3_get_autocommit(st->db)) {
-        rc = gg_sql_done(gg_sql_prep(st, S_ROLLBACK));
-        if (rc != SQLITE_OK)
-            gg_store_sql_err(st, "rollback", rc);
-    }
-    if (err == GG_OK) {
-        st->counts.puts += t.c.puts;
-        st->counts.gets += t.c.gets;
-        st->counts.acks += t.c.acks;
-        st->counts.backouts += t.c.backouts;
-        st->counts.expired += t.c.expired;
-        st->counts.dead += t.c.dead;
-        st->counts.dropped += t.c.dropped;
-    }
-out:
-    pthread_mutex_unlock(&st->mu);
-    if (err == GG_OK && (t.ntouched || t.touched_overflow))
-        gg_store_notify(st, &t);
-    return err;
-}
+#define REASON_EXPIRED "expired"
 
 /* insert_msg - check queue's limits, then add one message. GG_EFULL if a
  * limit would be exceeded. */
 static gg_err insert_msg(gg_store *st, gg_txn *t, const char *op, const char *queue,
                          const char *dest, const void *data, size_t len, int64_t expiry_ms,
-                         int64_t *id_out)
+                         int prio, unsigned flags, int64_t *id_out)
 {
     sqlite3_stmt *s = gg_sql_prep(st, S_QSTATS);
     int64_t depth = 0, bytes = 0, id;
@@ -95,6 +52,8 @@ static gg_err insert_msg(gg_store *st, gg_txn *t, const char *op, const char *qu
     sqlite3_bind_int64(s, 3, gg_now_ms());
     sqlite3_bind_int64(s, 4, expiry_ms);
     sqlite3_bind_int64(s, 5, (int64_t)len);
+    sqlite3_bind_int(s, 6, prio);
+    sqlite3_bind_int64(s, 7, (int64_t)flags);
     rc = gg_sql_done(s);
     if (rc != SQLITE_OK)
         return gg_store_sql_err(st, op, rc);
@@ -176,7 +135,8 @@ struct get_args {
 
 struct cand {
     int64_t id, put_ms, expiry_ms, lease_until_ms;
-    int backouts;
+    int backouts, prio;
+    unsigned flags;
     char dest[GG_QUEUE_NAME_MAX];
 };
 
@@ -212,30 +172,84 @@ static gg_err lease_cand(gg_store *st, gg_txn *t, struct get_args *a, const stru
     a->msg->put_ms = c->put_ms;
     a->msg->expiry_ms = c->expiry_ms;
     a->msg->backouts = backouts;
+    a->msg->prio = c->prio;
+    a->msg->flags = c->flags;
     t->c.gets++;
 out:
     sqlite3_reset(s);
     return err;
 }
 
-/* op_get - walk ready messages in id order: drop the expired, count a
- * backout for each whose lease ran out (dead-lettering at the threshold),
- * and lease the first that remains. GG_OK with a->msg NULL if none. */
+/* release_runout - every message of queue whose lease ran out goes back to
+ * ready with backouts+1, or to the dead letters at the threshold. */
+static gg_err release_runout(gg_store *st, gg_txn *t, const char *queue, int64_t now)
+{
+    int64_t ids[GG_STORE_GET_BATCH];
+    int backouts[GG_STORE_GET_BATCH];
+    int thr = st->opts.backout_threshold;
+
+    for (;;) {
+        sqlite3_stmt *s = gg_sql_prep(st, S_RUNOUT);
+        size_t n = 0;
+        int rc;
+
+        sqlite3_bind_text(s, 1, queue, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, now);
+        sqlite3_bind_int(s, 3, GG_STORE_GET_BATCH);
+        for (;;) {
+            rc = sqlite3_step(s);
+            if (rc != SQLITE_ROW || n == GG_STORE_GET_BATCH)
+                break;
+            ids[n] = sqlite3_column_int64(s, 0);
+            backouts[n] = sqlite3_column_int(s, 1) + 1;
+            n++;
+        }
+        if (rc == SQLITE_ROW)
+            rc = SQLITE_DONE;
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE)
+            return gg_store_sql_err(st, "get", rc);
+        for (size_t i = 0; i < n; i++) {
+            gg_err err;
+            t->c.backouts++;
+            if (thr > 0 && backouts[i] >= thr) {
+                err = to_dead(st, t, "get", ids[i], backouts[i], REASON_BACKOUT);
+                if (err != GG_OK)
+                    return err;
+                continue;
+            }
+            s = gg_sql_prep(st, S_RELEASE);
+            sqlite3_bind_int64(s, 1, ids[i]);
+            sqlite3_bind_int(s, 2, backouts[i]);
+            rc = gg_sql_done(s);
+            if (rc != SQLITE_OK)
+                return gg_store_sql_err(st, "get", rc);
+            gg_txn_touch(t, queue);
+        }
+        if (n < GG_STORE_GET_BATCH)
+            return GG_OK;
+    }
+}
+
+/* op_get - put back the messages whose lease ran out, then walk the ready
+ * ones (highest priority first, then id): drop (or dead-letter) the
+ * expired and lease the first that remains. GG_OK with a->msg NULL if none. */
 static gg_err op_get(gg_store *st, gg_txn *t, void *arg)
 {
     struct get_args *a = arg;
     struct cand c[GG_STORE_GET_BATCH];
     int64_t now = gg_now_ms();
-    int thr = st->opts.backout_threshold;
+    gg_err err = release_runout(st, t, a->queue, now);
 
+    if (err != GG_OK)
+        return err;
     for (;;) {
         sqlite3_stmt *s = gg_sql_prep(st, S_READY);
         size_t n = 0;
         int rc;
 
         sqlite3_bind_text(s, 1, a->queue, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, now);
-        sqlite3_bind_int(s, 3, GG_STORE_GET_BATCH);
+        sqlite3_bind_int(s, 2, GG_STORE_GET_BATCH);
         for (;;) {
             rc = sqlite3_step(s);
             if (rc != SQLITE_ROW || n == GG_STORE_GET_BATCH)
@@ -246,16 +260,19 @@ static gg_err op_get(gg_store *st, gg_txn *t, void *arg)
             c[n].expiry_ms = sqlite3_column_int64(s, 3);
             c[n].lease_until_ms = sqlite3_column_int64(s, 4);
             c[n].backouts = sqlite3_column_int(s, 5);
+            c[n].prio = sqlite3_column_int(s, 6);
+            c[n].flags = (unsigned)sqlite3_column_int64(s, 7);
             n++;
         }
         sqlite3_reset(s);
         if (rc != SQLITE_DONE && rc != SQLITE_ROW)
             return gg_store_sql_err(st, "get", rc);
         for (size_t i = 0; i < n; i++) {
-            int backouts = c[i].backouts;
-            gg_err err;
             if (c[i].expiry_ms != 0 && c[i].expiry_ms <= now) {
-                err = delete_msg(st, "get", c[i].id);
+                if (c[i].flags & GG_MSG_REPORT_EXPIRY)
+                    err = to_dead(st, t, "get", c[i].id, c[i].backouts, REASON_EXPIRED);
+                else
+                    err = delete_msg(st, "get", c[i].id);
                 if (err != GG_OK)
                     return err;
                 t->c.expired++;
@@ -263,17 +280,7 @@ static gg_err op_get(gg_store *st, gg_txn *t, void *arg)
                          a->queue);
                 continue;
             }
-            if (c[i].lease_until_ms != 0) {
-                backouts++;
-                t->c.backouts++;
-                if (thr > 0 && backouts >= thr) {
-                    err = to_dead(st, t, "get", c[i].id, backouts, REASON_BACKOUT);
-                    if (err != GG_OK)
-                        return err;
-                    continue;
-                }
-            }
-            return lease_cand(st, t, a, &c[i], backouts, now);
+            return lease_cand(st, t, a, &c[i], c[i].backouts, now);
         }
         if (n < GG_STORE_GET_BATCH)
             return GG_OK;
@@ -341,6 +348,7 @@ static gg_err op_replay(gg_store *st, gg_txn *t, void *arg)
     struct id_args *a = arg;
     sqlite3_stmt *s = gg_sql_prep(st, S_DEAD_GET);
     char queue[GG_QUEUE_NAME_MAX], dest[GG_QUEUE_NAME_MAX];
+    int64_t expiry_ms;
     gg_err err;
     int rc;
 
@@ -353,8 +361,14 @@ static gg_err op_replay(gg_store *st, gg_txn *t, void *arg)
     gg_sql_col_text(s, 0, queue, sizeof queue);
     gg_sql_col_text(s, 1, dest, sizeof dest);
     /* The blob stays valid until s is stepped or reset, after the insert. */
+    /* An expired message comes back without its expiry, or it would only
+     * expire again: replaying is a deliberate "deliver it anyway". */
+    expiry_ms = sqlite3_column_int64(s, 2);
+    if (expiry_ms != 0 && expiry_ms <= gg_now_ms())
+        expiry_ms = 0;
     err = insert_msg(st, t, "replay", queue, dest, sqlite3_column_blob(s, 4),
-                     (size_t)sqlite3_column_bytes(s, 4), sqlite3_column_int64(s, 2), &a->new_id);
+                     (size_t)sqlite3_column_bytes(s, 4), expiry_ms, sqlite3_column_int(s, 5),
+                     (unsigned)sqlite3_column_int64(s, 6), &a->new_id);
     if (err != GG_OK)
         goto out;
     sqlite3_reset(s);
@@ -375,6 +389,8 @@ struct put_args {
     size_t len;
     int64_t expiry_ms;
     int64_t id;
+    int prio;
+    unsigned flags;
 };
 
 /* op_put - optionally ack a->ack_id, then add one message. */
@@ -389,7 +405,7 @@ static gg_err op_put(gg_store *st, gg_txn *t, void *arg)
         t->c.acks++;
     }
     return insert_msg(st, t, a->ack_id ? "ack_put" : "put", a->queue, a->dest, a->data, a->len,
-                      a->expiry_ms, &a->id);
+                      a->expiry_ms, a->prio, a->flags, &a->id);
 }
 
 struct recv_args {
@@ -417,7 +433,8 @@ static gg_err op_receive(gg_store *st, gg_txn *t, void *arg)
             t->c.dropped++;
             continue;
         }
-        err = insert_msg(st, t, "receive", it->queue, "", it->data, it->len, it->expiry_ms, NULL);
+        err = insert_msg(st, t, "receive", it->queue, "", it->data, it->len, it->expiry_ms,
+                         it->prio, it->flags, NULL);
         if (err != GG_OK)
             return err;
         mark = it->seq;
@@ -450,6 +467,22 @@ static gg_err op_delete_upto(gg_store *st, gg_txn *t, void *arg)
     return rc == SQLITE_OK ? GG_OK : gg_store_sql_err(st, "delete_upto", rc);
 }
 
+/* op_purge - remove dead letter a->id, or all of them when it is 0. */
+static gg_err op_purge(gg_store *st, gg_txn *t, void *arg)
+{
+    struct id_args *a = arg;
+    sqlite3_stmt *s = gg_sql_prep(st, a->id ? S_DEAD_DEL : S_DEAD_PURGE);
+    int rc;
+
+    if (a->id)
+        sqlite3_bind_int64(s, 1, a->id);
+    rc = gg_sql_done(s);
+    if (rc != SQLITE_OK)
+        return gg_store_sql_err(st, "dead_purge", rc);
+    a->new_id = sqlite3_changes64(st->db);
+    return a->id && a->new_id == 0 ? GG_ENOTFOUND : GG_OK;
+}
+
 gg_err gg_store_open(const char *path, const gg_store_opts *opts, gg_store **out)
 {
     pthread_condattr_t ca;
@@ -460,13 +493,15 @@ gg_err gg_store_open(const char *path, const gg_store_opts *opts, gg_store **out
     if (!path || !out)
         return GG_EINVAL;
     if (opts && (opts->max_depth < 0 || opts->max_bytes < 0 || opts->backout_threshold < 0 ||
-                 opts->max_db_bytes < 0))
+                 opts->max_db_bytes < 0 || opts->durability < GG_DURABLE_FULL ||
+                 opts->durability > GG_DURABLE_NORMAL))
         return GG_EINVAL;
     st = calloc(1, sizeof *st);
     if (!st)
         return GG_ENOMEM;
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->nmu, NULL);
+    pthread_mutex_init(&st->gmu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&st->cond, &ca);
@@ -482,21 +517,25 @@ gg_err gg_store_open(const char *path, const gg_store_opts *opts, gg_store **out
         goto out;
     }
     rc = sqlite3_open_v2(path, &st->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                         gg_store_vfs_name());
     if (rc != SQLITE_OK) {
         err = gg_store_sql_err(st, "open", rc);
         goto out;
     }
     err = gg_store_schema_open(st);
+    if (err == GG_OK)
+        err = gg_store_writer_start(st);
 out:
     if (err != GG_OK) {
         gg_error("store", "msg=\"open failed\" path=%s err=%s", path, gg_errname(err));
         gg_store_close(st);
         return err;
     }
-    gg_info("store", "msg=\"opened\" path=%s max_depth=%lld max_bytes=%lld backout_threshold=%d",
-            path, (long long)st->opts.max_depth, (long long)st->opts.max_bytes,
-            st->opts.backout_threshold);
+    gg_info("store", "msg=\"opened\" path=%s max_depth=%lld max_bytes=%lld backout_threshold=%d "
+            "durability=%s", path, (long long)st->opts.max_depth, (long long)st->opts.max_bytes,
+            st->opts.backout_threshold,
+            st->opts.durability == GG_DURABLE_NORMAL ? "normal" : "full");
     *out = st;
     return GG_OK;
 }
@@ -507,11 +546,13 @@ void gg_store_close(gg_store *st)
 
     if (!st)
         return;
+    gg_store_writer_stop(st);
     gg_store_schema_close(st);
     rc = sqlite3_close(st->db);
     if (rc != SQLITE_OK)
         gg_store_sql_err(st, "close", rc);
     pthread_cond_destroy(&st->cond);
+    pthread_mutex_destroy(&st->gmu);
     pthread_mutex_destroy(&st->nmu);
     pthread_mutex_destroy(&st->mu);
     free(st->path);
@@ -521,14 +562,23 @@ void gg_store_close(gg_store *st)
 gg_err gg_store_put(gg_store *st, const char *queue, const char *dest, const void *data,
                     size_t len, int64_t expiry_ms, int64_t *id_out)
 {
-    struct put_args a = { 0, queue, dest, data, len, expiry_ms, 0 };
+    return gg_store_put_prio(st, queue, dest, data, len, expiry_ms, 0, 0, id_out);
+}
+
+/* gg_store_put_prio - a put with a priority and flags. */
+gg_err gg_store_put_prio(gg_store *st, const char *queue, const char *dest, const void *data,
+                         size_t len, int64_t expiry_ms, int prio, unsigned flags,
+                         int64_t *id_out)
+{
+    struct put_args a = { 0, queue, dest, data, len, expiry_ms, 0, prio, flags };
     gg_err err = gg_store_check_data(data, len);
 
-    if (!st || !gg_store_valid_name(queue) || (dest && dest[0] && !gg_store_valid_name(dest)) || expiry_ms < 0)
+    if (!st || !gg_store_valid_name(queue) || (dest && dest[0] && !gg_store_valid_name(dest)) ||
+        expiry_ms < 0 || prio < 0 || prio > GG_PRIO_MAX || (flags & ~GG_MSG_FLAGS_ALL))
         return GG_EINVAL;
     if (err != GG_OK)
         return err;
-    err = run_txn(st, "put", op_put, &a);
+    err = gg_store_run(st, "put", op_put, &a);
     if (err == GG_OK && id_out)
         *id_out = a.id;
     return err;
@@ -537,7 +587,7 @@ gg_err gg_store_put(gg_store *st, const char *queue, const char *dest, const voi
 gg_err gg_store_ack_put(gg_store *st, int64_t ack_id, const char *queue, const char *dest,
                         const void *data, size_t len, int64_t expiry_ms)
 {
-    struct put_args a = { ack_id, queue, dest, data, len, expiry_ms, 0 };
+    struct put_args a = { ack_id, queue, dest, data, len, expiry_ms, 0, 0, 0 };
     gg_err err = gg_store_check_data(data, len);
 
     if (!st || ack_id <= 0 || !gg_store_valid_name(queue) || (dest && dest[0] && !gg_store_valid_name(dest)) ||
@@ -545,7 +595,7 @@ gg_err gg_store_ack_put(gg_store *st, int64_t ack_id, const char *queue, const c
         return GG_EINVAL;
     if (err != GG_OK)
         return err;
-    return run_txn(st, "ack_put", op_put, &a);
+    return gg_store_run(st, "ack_put", op_put, &a);
 }
 
 gg_err gg_store_get(gg_store *st, const char *queue, int64_t lease_ms, gg_msg **out)
@@ -556,7 +606,7 @@ gg_err gg_store_get(gg_store *st, const char *queue, int64_t lease_ms, gg_msg **
     if (!st || !gg_store_valid_name(queue) || lease_ms <= 0 || !out)
         return GG_EINVAL;
     *out = NULL;
-    err = run_txn(st, "get", op_get, &a);
+    err = gg_store_run(st, "get", op_get, &a);
     if (err != GG_OK) {
         gg_msg_free(a.msg);
         return err;
@@ -572,7 +622,7 @@ gg_err gg_store_ack(gg_store *st, int64_t id)
     struct id_args a = { id, NULL, 0 };
     if (!st)
         return GG_EINVAL;
-    return run_txn(st, "ack", op_ack, &a);
+    return gg_store_run(st, "ack", op_ack, &a);
 }
 
 gg_err gg_store_backout(gg_store *st, int64_t id)
@@ -580,7 +630,7 @@ gg_err gg_store_backout(gg_store *st, int64_t id)
     struct id_args a = { id, NULL, 0 };
     if (!st)
         return GG_EINVAL;
-    return run_txn(st, "backout", op_backout, &a);
+    return gg_store_run(st, "backout", op_backout, &a);
 }
 
 gg_err gg_store_dead_letter(gg_store *st, int64_t id, const char *reason)
@@ -591,7 +641,7 @@ gg_err gg_store_dead_letter(gg_store *st, int64_t id, const char *reason)
     if (!st || !reason || !reason[0])
         return GG_EINVAL;
     snprintf(r, sizeof r, "%s", reason);
-    return run_txn(st, "dead_letter", op_dead_letter, &a);
+    return gg_store_run(st, "dead_letter", op_dead_letter, &a);
 }
 
 gg_err gg_store_dead_replay(gg_store *st, int64_t id, int64_t *new_id)
@@ -601,7 +651,7 @@ gg_err gg_store_dead_replay(gg_store *st, int64_t id, int64_t *new_id)
 
     if (!st)
         return GG_EINVAL;
-    err = run_txn(st, "replay", op_replay, &a);
+    err = gg_store_run(st, "replay", op_replay, &a);
     if (err == GG_OK) {
         gg_info("store", "msg=\"replayed\" id=%lld new_id=%lld", (long long)id,
                 (long long)a.new_id);
@@ -620,13 +670,15 @@ gg_err gg_store_receive(gg_store *st, const char *channel, const gg_store_item *
     if (!st || !gg_store_valid_name(channel) || (n && !items))
         return GG_EINVAL;
     for (size_t i = 0; i < n; i++) {
-        if (!gg_store_valid_name(items[i].queue) || items[i].expiry_ms < 0)
+        if (!gg_store_valid_name(items[i].queue) || items[i].expiry_ms < 0 ||
+            items[i].prio < 0 || items[i].prio > GG_PRIO_MAX ||
+            (items[i].flags & ~GG_MSG_FLAGS_ALL))
             return GG_EINVAL;
         err = gg_store_check_data(items[i].data, items[i].len);
         if (err != GG_OK)
             return err;
     }
-    err = run_txn(st, "receive", op_receive, &a);
+    err = gg_store_run(st, "receive", op_receive, &a);
     if (err == GG_OK && mark_out)
         *mark_out = a.mark;
     return err;
@@ -637,5 +689,23 @@ gg_err gg_store_delete_upto(gg_store *st, const char *queue, int64_t upto)
     struct upto_args a = { queue, upto };
     if (!st || !gg_store_valid_name(queue))
         return GG_EINVAL;
-    return run_txn(st, "delete_upto", op_delete_upto, &a);
+    return gg_store_run(st, "delete_upto", op_delete_upto, &a);
+}
+
+/* gg_store_dead_purge - remove one dead letter, or all of them. */
+gg_err gg_store_dead_purge(gg_store *st, int64_t id, int64_t *n)
+{
+    struct id_args a = { id, NULL, 0 };
+    gg_err err;
+
+    if (!st || id < 0)
+        return GG_EINVAL;
+    err = gg_store_run(st, "dead_purge", op_purge, &a);
+    if (err == GG_OK) {
+        gg_warn("store", "msg=\"dead letters purged\" id=%lld count=%lld", (long long)id,
+                (long long)a.new_id);
+        if (n)
+            *n = a.new_id;
+    }
+    return err;
 }

@@ -3,15 +3,21 @@
  * Owns one database file holding named queues of opaque messages, the
  * channel's inbound sequence marks and the dead-letter queue. Every call
  * that changes state returns GG_OK only after its transaction is durable
- * (synchronous=FULL in WAL mode); on any error nothing of the call is
- * applied. Thread-safe: any thread may call any function. The store never
- * looks inside message bytes.
+ * (synchronous=FULL in WAL mode: the WAL is fsynced); on any error nothing
+ * of the call is applied. Concurrent calls share commits (group commit): a
+ * caller blocks until the one commit and fsync covering its change are done.
+ * Thread-safe: any thread may call any function. The store never looks
+ * inside message bytes.
  *
  * Message states: ready -> leased (gg_store_get) -> gone (gg_store_ack) or
  * ready again with backouts+1 (gg_store_backout, or the lease runs out), or
- * dead (dead-letter queue) when backouts reach the threshold. Storage errors
- * are GG_EIO, a full disk GG_ENOSPC, a locked database GG_EBUSY.
- * docs/store.md has the schema, states and invariants.
+ * dead (dead-letter queue) when backouts reach the threshold. A message past
+ * its expiry is never delivered: it is removed and counted (or dead-lettered
+ * with reason "expired" if it was put with GG_MSG_REPORT_EXPIRY). Storage
+ * errors are GG_EIO, a full disk GG_ENOSPC (both counted as storage faults
+ * and logged as an alarm; the store resumes by itself on the next commit
+ * that succeeds), a locked database GG_EBUSY, a queue limit GG_EFULL.
+ * docs/store.md has the schema, states, invariants and loss windows.
  */
 #ifndef GG_STORE_STORE_H
 #define GG_STORE_STORE_H
@@ -19,9 +25,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 
 #define GG_QUEUE_NAME_MAX 64
+
+/* Priorities: 0 (default, lowest) .. GG_PRIO_MAX; higher comes out first,
+ * the same priority in put order. */
+#define GG_PRIO_MAX 9
+
+/* Message flags (gg_store_put_prio). */
+#define GG_MSG_REPORT_EXPIRY 1u   /* on expiry, dead-letter with reason "expired"
+                                   * (the sender can be told) instead of removing */
+#define GG_MSG_FLAGS_ALL 1u
 
 typedef struct gg_store gg_store;
 
@@ -31,7 +47,13 @@ typedef struct gg_store_opts {
     int backout_threshold;  /* dead-letter at this many backouts; 0 = never */
     int64_t max_db_bytes;   /* cap on the database file; past it writes fail
                              * GG_ENOSPC (a disk-full seam for tests); 0 = none */
+    int durability;         /* GG_DURABLE_FULL (0, default) or GG_DURABLE_NORMAL */
 } gg_store_opts;
+
+/* Durability settings (docs/store.md states the loss window of each). */
+#define GG_DURABLE_FULL 0     /* every commit fsyncs the WAL: nothing acknowledged is lost */
+#define GG_DURABLE_NORMAL 1   /* fsync at checkpoints only: a power cut may lose the
+                               * last commits; a process crash loses nothing */
 
 /* A message as read from the store. Owned by the caller: gg_msg_free. */
 typedef struct gg_msg {
@@ -43,6 +65,8 @@ typedef struct gg_msg {
     int backouts;
     size_t len;
     uint8_t *data;
+    int prio;                          /* 0..GG_PRIO_MAX */
+    unsigned flags;                    /* GG_MSG_* */
 } gg_msg;
 
 void gg_msg_free(gg_msg *m);
@@ -54,6 +78,8 @@ typedef struct gg_store_item {
     int64_t expiry_ms;
     const void *data;
     size_t len;
+    int prio;             /* 0..GG_PRIO_MAX (zero-initialise the item) */
+    unsigned flags;       /* GG_MSG_* */
 } gg_store_item;
 
 /* gg_store_open - open or create the store at path. opts may be NULL for
@@ -68,9 +94,15 @@ void gg_store_close(gg_store *st);
 gg_err gg_store_put(gg_store *st, const char *queue, const char *dest,
                     const void *data, size_t len, int64_t expiry_ms, int64_t *id_out);
 
-/* gg_store_get - lease the oldest ready, unexpired message of queue for
- * lease_ms. GG_EEMPTY if there is none. Expired messages met on the way are
- * removed and counted. */
+/* gg_store_put_prio - gg_store_put with a priority (0..GG_PRIO_MAX, higher
+ * is got first) and flags (GG_MSG_*). GG_EINVAL if either is out of range. */
+gg_err gg_store_put_prio(gg_store *st, const char *queue, const char *dest, const void *data,
+                         size_t len, int64_t expiry_ms, int prio, unsigned flags,
+                         int64_t *id_out);
+
+/* gg_store_get - lease the oldest ready, unexpired message of the highest
+ * priority on queue for lease_ms. GG_EEMPTY if there is none. Expired
+ * messages met on the way are removed (or dead-lettered) and counted. */
 gg_err gg_store_get(gg_store *st, const char *queue, int64_t lease_ms, gg_msg **out);
 
 /* gg_store_ack - remove a leased message for good. GG_ENOTFOUND if unknown. */
@@ -123,10 +155,16 @@ gg_err gg_store_get_wait(gg_store *st, const char *queue, int64_t lease_ms, int 
                          gg_msg **out);
 
 /* gg_store_watch - call fn(arg, queue) after every commit that adds a message
- * to queue. fn runs on the committing thread and must only signal (no store
+ * to queue. fn runs on the store's writer thread and must only signal (no store
  * calls). Up to 8 watchers. */
 typedef void (*gg_store_watch_fn)(void *arg, const char *queue);
 gg_err gg_store_watch(gg_store *st, const char *queue, gg_store_watch_fn fn, void *arg);
+
+/* gg_store_unwatch - remove every watcher registered with fn and arg (any
+ * queue). When it returns, fn is not running with arg and will not be
+ * called with it again. GG_ENOTFOUND if there was none. Must not be called
+ * from a watcher, nor while holding a lock a watcher takes. */
+gg_err gg_store_unwatch(gg_store *st, gg_store_watch_fn fn, void *arg);
 
 /* Counters since open (committed operations only), and one gauge. */
 typedef struct gg_store_stats {
@@ -138,6 +176,10 @@ typedef struct gg_store_stats {
     int64_t dead;        /* moved to the dead-letter queue */
     int64_t dropped;     /* received items at or below the mark (resends) */
     int64_t dead_depth;  /* gauge: messages now in the dead-letter queue */
+    int64_t commits;     /* transactions committed (each one fsync under FULL) */
+    int64_t batched;     /* calls those commits covered (batched / commits = batch size) */
+    int64_t faults;      /* storage faults: commits failed with GG_EIO or GG_ENOSPC */
+    int faulted;         /* 1 while the last commit attempt failed on storage */
 } gg_store_stats;
 
 /* gg_store_get_stats - a consistent snapshot of the counters. */
@@ -147,11 +189,13 @@ typedef struct gg_queue_info {
     char name[GG_QUEUE_NAME_MAX];
     int64_t depth;           /* ready plus leased */
     int64_t bytes;           /* sum of message lengths */
-    int64_t oldest_put_ms;   /* put time of the first message */
+    int64_t oldest_put_ms;   /* put time of the first message; 0 if empty */
+    int64_t dead;            /* its messages in the dead-letter queue */
 } gg_queue_info;
 
-/* gg_store_queues - the queues holding messages, by name, at most max into
- * out (caller's array); *n gets the count. */
+/* gg_store_queues - the queues the store knows (ever put to, or holding
+ * dead letters), by name, at most max into out (caller's array); *n gets
+ * the count. */
 gg_err gg_store_queues(gg_store *st, gg_queue_info *out, size_t max, size_t *n);
 
 #define GG_DEAD_REASON_MAX 128
@@ -165,6 +209,8 @@ typedef struct gg_dead_info {
     int64_t dead_ms, put_ms, expiry_ms;
     int backouts;
     size_t len;
+    int prio;
+    unsigned flags;
 } gg_dead_info;
 
 /* gg_store_dead_letter - move message id to the dead-letter queue at once
@@ -182,5 +228,28 @@ gg_err gg_store_dead_list(gg_store *st, int64_t after_id, gg_dead_info *out, siz
  * remove it from the dead-letter queue. GG_ENOTFOUND if unknown, GG_EFULL
  * if the queue is full (nothing applied). new_id may be NULL. */
 gg_err gg_store_dead_replay(gg_store *st, int64_t id, int64_t *new_id);
+
+/* gg_store_dead_get - one dead letter with its bytes: *info (may be NULL)
+ * and *out (the bytes as a gg_msg with id, queue, dest, times and prio;
+ * free with gg_msg_free). GG_ENOTFOUND if unknown. */
+gg_err gg_store_dead_get(gg_store *st, int64_t id, gg_dead_info *info, gg_msg **out);
+
+/* gg_store_dead_purge - remove dead letter id for good, or every dead
+ * letter when id is 0. *n (may be NULL) gets how many. GG_ENOTFOUND if id
+ * is unknown. */
+gg_err gg_store_dead_purge(gg_store *st, int64_t id, int64_t *n);
+
+/* gg_store_metrics - append the store's Prometheus text to b: per queue
+ * gridgate_queue_depth, _oldest_age_seconds, _bytes and _dead_letters (for
+ * every queue the store knows, and each of the n names in always, at 0 if
+ * the store has never seen it; always may be NULL), the operation
+ * counters, the dead-letter depth, the commit latency histogram, the
+ * storage faults and the file sizes. */
+gg_err gg_store_metrics(gg_store *st, const char *const *always, size_t n, gg_buf *b);
+
+/* gg_store_reclaim - give free pages back to the file system now (an
+ * incremental vacuum and a WAL checkpoint with truncation). The store also
+ * does this by itself when enough pages are free. */
+gg_err gg_store_reclaim(gg_store *st);
 
 #endif

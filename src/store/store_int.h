@@ -2,10 +2,12 @@
  * for anyone else).
  *
  * schema.c owns the on-disk format: the tables, the schema version and the
- * cached SQL statements. store.c owns the operations: every mutation is a
- * function run by run_txn() inside one BEGIN IMMEDIATE ... COMMIT, so a
- * later writer thread can batch several of them into one commit (group
- * commit) without touching the operations themselves.
+ * cached SQL statements. store.c owns the operations: every mutation is an
+ * op function run by gg_store_run() (commit.c), which queues it and lets one
+ * caller at a time (the leader) run every queued op inside one BEGIN
+ * IMMEDIATE ... COMMIT, each op under its own savepoint (group commit).
+ * vfs.c is the I/O seam (a pass-through SQLite VFS that tests can make
+ * fail); metrics.c writes the Prometheus text.
  */
 #ifndef GG_STORE_STORE_INT_H
 #define GG_STORE_STORE_INT_H
@@ -17,34 +19,56 @@
 
 /* Version of the on-disk format, kept in meta('schema_version'). A store
  * with another version is refused; see docs/store.md for upgrades. */
-#define GG_STORE_SCHEMA_VERSION 1
+#define GG_STORE_SCHEMA_VERSION 2
 
 enum gg_stmt {
     S_BEGIN,
     S_COMMIT,
     S_ROLLBACK,
-    S_INSERT,      /* ?1 queue ?2 dest ?3 put_ms ?4 expiry_ms ?5 len */
+    S_SAVEPOINT,
+    S_SP_RELEASE,
+    S_SP_ROLLBACK,
+    S_INSERT,      /* ?1 queue ?2 dest ?3 put_ms ?4 expiry_ms ?5 len ?6 prio ?7 flags */
     S_INSERT_BODY, /* ?1 id ?2 data */
     S_QSTATS,      /* ?1 queue -> depth, bytes */
-    S_READY,       /* ?1 queue ?2 now ?3 limit -> id, dest, put_ms, expiry_ms, lease_until_ms, backouts */
+    S_READY,       /* ?1 queue ?2 limit -> id, dest, put_ms, expiry_ms, lease_until_ms,
+                      backouts, prio, flags of ready messages; highest prio first, then id */
+    S_RUNOUT,      /* ?1 queue ?2 now ?3 limit -> id, backouts of leases that ran out */
     S_DATA,        /* ?1 id -> data */
     S_LEASE,       /* ?1 id ?2 lease_until_ms ?3 backouts */
-    S_FIND,        /* ?1 id -> queue, backouts */
+    S_FIND,        /* ?1 id -> queue, backouts, lease_until_ms */
     S_RELEASE,     /* ?1 id ?2 backouts: back to ready */
     S_DELETE,      /* ?1 id */
     S_TO_DEAD,     /* ?1 id ?2 reason ?3 dead_ms ?4 backouts */
-    S_BROWSE,      /* ?1 queue ?2 after_id ?3 limit -> id, dest, put_ms, expiry_ms, backouts, data */
+    S_BROWSE,      /* ?1 queue ?2 after_id ?3 limit -> id, dest, put_ms, expiry_ms, backouts, data,
+                      prio, flags */
     S_DEL_UPTO,    /* ?1 queue ?2 upto */
     S_MARK_GET,    /* ?1 channel -> mark */
     S_MARK_SET,    /* ?1 channel ?2 mark */
-    S_QUEUES,      /* ?1 limit -> queue, depth, bytes, oldest put_ms */
+    S_QUEUES,      /* ?1 limit -> queue, depth, bytes, oldest put_ms, dead letters */
     S_DEAD_LIST,   /* ?1 after_id ?2 limit -> id, queue, dest, reason, dead_ms, put_ms,
-                      expiry_ms, backouts, len */
-    S_DEAD_GET,    /* ?1 id -> queue, dest, expiry_ms, len, data */
+                      expiry_ms, backouts, len, prio, flags */
+    S_DEAD_GET,    /* ?1 id -> queue, dest, expiry_ms, len, data, prio, flags */
     S_DEAD_DEL,    /* ?1 id */
     S_DEAD_COUNT,  /* -> count */
+    S_DEAD_ONE,    /* ?1 id -> as S_DEAD_LIST, then data */
+    S_DEAD_PURGE,  /* delete every dead letter */
+    S_FREELIST,    /* -> free pages */
     S_COUNT
 };
+
+/* Most calls one commit covers (bounds a batch's latency and size). */
+#define GG_STORE_BATCH_MAX 256
+/* Run an incremental vacuum once this many pages are free... */
+#define GG_STORE_VACUUM_PAGES 256
+/* ...checking every this many commits. */
+#define GG_STORE_VACUUM_EVERY 128
+/* The WAL is checkpointed at this many pages and truncated to
+ * GG_STORE_WAL_LIMIT bytes when it starts over. */
+#define GG_STORE_WAL_PAGES 1000
+#define GG_STORE_WAL_LIMIT (4 << 20)
+/* Commit latency histogram: upper bounds in microseconds (+Inf after). */
+#define GG_STORE_LAT_BUCKETS 14
 
 /* Rows examined per round when gg_store_get looks for a ready message. */
 #define GG_STORE_GET_BATCH 16
@@ -73,6 +97,24 @@ typedef struct gg_watch {
     void *arg;
 } gg_watch;
 
+typedef gg_err (*gg_txn_fn)(gg_store *st, gg_txn *t, void *arg);
+
+/* One call waiting for a commit; lives on the caller's stack. */
+typedef struct gg_req {
+    const char *op;
+    gg_txn_fn fn;
+    void *arg;
+    gg_txn t;
+    gg_err err;
+    int done;                  /* set (under gmu) by whoever wakes this caller */
+    pthread_cond_t cond;
+    struct gg_req *next;
+    /* Wake-up tree of a finished batch: the writer wakes the first caller,
+     * each caller wakes these two (under gmu), so the writer does not
+     * spend its time on futex calls. */
+    struct gg_req *wake[2];
+} gg_req;
+
 typedef struct gg_wait_slot {
     char queue[GG_QUEUE_NAME_MAX];
     uint64_t gen;
@@ -86,6 +128,19 @@ struct gg_store {
     gg_store_opts opts;
     gg_store_counts counts;
     char *path;
+    int64_t commits, batched, faults, reclaims;
+    int faulted;
+    uint64_t lat_count[GG_STORE_LAT_BUCKETS + 1];
+    double lat_sum_s;
+
+    /* gmu guards the queue of calls waiting to commit and the writer's
+     * state; never held while waiting for mu. */
+    pthread_mutex_t gmu;
+    pthread_cond_t wcond;            /* the writer waits here for work */
+    pthread_t writer;
+    int writer_started, stopping;
+    int busy;                        /* a batch is being run (writer or a lone caller) */
+    gg_req *head, *tail;
 
     /* nmu guards the wake-up state and watchers; never held with mu. */
     pthread_mutex_t nmu;
@@ -95,7 +150,26 @@ struct gg_store {
     uint64_t gen_all;                /* bumped when a wake-up has no slot */
     gg_watch watch[GG_STORE_WATCH_MAX];
     size_t nwatch;
+    int calling;                     /* notifiers calling watchers now */
 };
+
+extern const int64_t gg_store_lat_bounds_us[GG_STORE_LAT_BUCKETS];
+
+/* gg_store_run - have the writer thread run fn(st, t, arg) in a
+ * transaction shared with the other calls waiting at the time (group
+ * commit). Returns fn's error, or the commit's; GG_OK only once the commit
+ * covering it is durable. Counters and wake-ups are applied only after
+ * that commit. GG_ECLOSED once the store is closing. */
+gg_err gg_store_run(gg_store *st, const char *op, gg_txn_fn fn, void *arg);
+
+/* gg_store_writer_start / stop - the writer thread that runs the batches;
+ * stop commits what is queued, then joins it. */
+gg_err gg_store_writer_start(gg_store *st);
+void gg_store_writer_stop(gg_store *st);
+
+/* gg_store_vfs_name - the name of the store's SQLite VFS (the fault seam),
+ * registered on first use; NULL if it cannot be registered. */
+const char *gg_store_vfs_name(void);
 
 /* gg_store_sql_err - map a SQLite result code to gg_err and log the failure
  * of operation op (SQLITE_FULL -> GG_ENOSPC, BUSY -> GG_EBUSY, else GG_EIO). */

@@ -270,7 +270,7 @@ static void test_backout_returns_message_with_count(void **state)
 static void test_backout_threshold_moves_to_dead_letters(void **state)
 {
     fix *f = *state;
-    gg_store_opts o = { 0, 0, 2, 0 };
+    gg_store_opts o = { 0, 0, 2, 0, 0 };
     gg_dead_info d[4];
     gg_msg *m = NULL;
     size_t n = 0;
@@ -300,7 +300,7 @@ static void test_backout_threshold_moves_to_dead_letters(void **state)
 static void test_lease_expiry_at_threshold_dead_letters(void **state)
 {
     fix *f = *state;
-    gg_store_opts o = { 0, 0, 1, 0 };
+    gg_store_opts o = { 0, 0, 1, 0, 0 };
     gg_dead_info d[2];
     gg_msg *m = NULL;
     size_t n = 0;
@@ -393,7 +393,7 @@ static void test_get_skips_more_expired_than_one_batch(void **state)
 static void test_depth_limit_fails_put_with_efull(void **state)
 {
     fix *f = *state;
-    gg_store_opts o = { 2, 0, 5, 0 };
+    gg_store_opts o = { 2, 0, 5, 0, 0 };
     gg_msg *m = NULL;
 
     reopen(f, &o);
@@ -411,7 +411,7 @@ static void test_depth_limit_fails_put_with_efull(void **state)
 static void test_byte_limit_fails_put_with_efull(void **state)
 {
     fix *f = *state;
-    gg_store_opts o = { 0, 10, 5, 0 };
+    gg_store_opts o = { 0, 10, 5, 0, 0 };
 
     reopen(f, &o);
     put_str(f, "q", "123456");
@@ -423,7 +423,7 @@ static void test_byte_limit_fails_put_with_efull(void **state)
 static void test_full_disk_fails_put_with_enospc_and_keeps_data(void **state)
 {
     fix *f = *state;
-    gg_store_opts o = { 0, 0, 5, 256 * 1024 };
+    gg_store_opts o = { 0, 0, 5, 256 * 1024, 0 };
     static uint8_t big[64 * 1024];
     int64_t first = 0;
     gg_msg *m = NULL;
@@ -454,10 +454,10 @@ static void test_receive_drops_resent_sequences(void **state)
 {
     fix *f = *state;
     gg_store_item b1[3] = {
-        { 1, "requests", 0, "a", 1 }, { 2, "events", 0, "b", 1 }, { 3, "requests", 0, "c", 1 }
+        { 1, "requests", 0, "a", 1, 0, 0 }, { 2, "events", 0, "b", 1, 0, 0 }, { 3, "requests", 0, "c", 1, 0, 0 }
     };
     gg_store_item b2[3] = {
-        { 2, "events", 0, "b", 1 }, { 3, "requests", 0, "c", 1 }, { 4, "requests", 0, "d", 1 }
+        { 2, "events", 0, "b", 1, 0, 0 }, { 3, "requests", 0, "c", 1, 0, 0 }, { 4, "requests", 0, "d", 1, 0, 0 }
     };
     int64_t mark = 0;
     gg_msg *m = NULL;
@@ -490,9 +490,9 @@ static void test_receive_drops_resent_sequences(void **state)
 static void test_receive_is_atomic_with_mark(void **state)
 {
     fix *f = *state;
-    gg_store_opts o = { 2, 0, 5, 0 };
+    gg_store_opts o = { 2, 0, 5, 0, 0 };
     gg_store_item b[3] = {
-        { 1, "q", 0, "a", 1 }, { 2, "q", 0, "b", 1 }, { 3, "q", 0, "c", 1 }
+        { 1, "q", 0, "a", 1, 0, 0 }, { 2, "q", 0, "b", 1, 0, 0 }, { 3, "q", 0, "c", 1, 0, 0 }
     };
     int64_t mark = -1;
 
@@ -510,7 +510,7 @@ static void test_receive_is_atomic_with_mark(void **state)
 static void test_ack_put_is_one_transaction(void **state)
 {
     fix *f = *state;
-    gg_store_opts o = { 1, 0, 5, 0 };
+    gg_store_opts o = { 1, 0, 5, 0, 0 };
     gg_msg *m = NULL, **v = NULL;
     size_t n = 0;
 
@@ -696,7 +696,7 @@ static void test_watch_called_after_commit_that_adds(void **state)
 {
     fix *f = *state;
     struct seen s = { 0, "" };
-    gg_store_item it = { 1, "xmit", 0, "r", 1 };
+    gg_store_item it = { 1, "xmit", 0, "r", 1, 0, 0 };
     gg_msg *m = NULL;
 
     assert_int_equal(gg_store_watch(f->st, "xmit", on_add, &s), GG_OK);
@@ -736,7 +736,7 @@ static void test_open_refuses_other_schema_version(void **state)
     assert_int_equal(gg_store_open(f->path, NULL, &st), GG_EIO);
     assert_null(st);
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value='1' WHERE key='schema_version'",
+    assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value='2' WHERE key='schema_version'",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);

@@ -1,0 +1,217 @@
+/* store.c - bench/store: what group commit buys.
+ *
+ * In one run, on one file system (the directory given with --dir):
+ *   1. raw: a write(1 KiB)+fdatasync loop, one at a time: the physical
+ *      limit for commits made one after another (raw_fsync_per_s);
+ *   2. latency: one producer putting 1 KiB messages one after another
+ *      (put_p50_us, put_p99_us: each put is a durable commit);
+ *   3. throughput: 64 producers put and 64 consumers get and acknowledge
+ *      1 KiB messages at once (durable_msgs_per_s: messages put, got and
+ *      acknowledged per second, every step durable).
+ * The last line is
+ *   store durable_msgs_per_s=N raw_fsync_per_s=N ratio=R put_p50_us=N put_p99_us=N
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "store/store.h"
+
+#define MSG_LEN 1024
+#define PRODUCERS 64
+#define CONSUMERS 64
+
+static int64_t g_total;               /* messages in the throughput phase */
+static atomic_llong g_acked;
+static atomic_int g_errors;
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int64_t pct(int64_t *v, size_t n, double p)
+{
+    size_t i = (size_t)(p * (double)(n - 1));
+    return v[i];
+}
+
+/* raw_fsync - write+fdatasync one at a time for about secs; per second. */
+static double raw_fsync(const char *dir, double secs, int64_t *p50)
+{
+    char path[4096], buf[MSG_LEN];
+    int64_t t0, *lat;
+    size_t n = 0, cap = 200000;
+    int fd;
+
+    snprintf(path, sizeof path, "%s/raw.dat", dir);
+    memset(buf, 'r', sizeof buf);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    lat = malloc(cap * sizeof *lat);
+    if (fd < 0 || !lat) {
+        fprintf(stderr, "bench: cannot open %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+    t0 = gg_mono_us();
+    while (n < cap && gg_mono_us() - t0 < (int64_t)(secs * 1e6)) {
+        int64_t s = gg_mono_us();
+        if (write(fd, buf, sizeof buf) != (ssize_t)sizeof buf || fdatasync(fd) != 0) {
+            fprintf(stderr, "bench: write/fdatasync: %s\n", strerror(errno));
+            exit(1);
+        }
+        lat[n++] = gg_mono_us() - s;
+    }
+    double per_s = (double)n / ((double)(gg_mono_us() - t0) / 1e6);
+    qsort(lat, n, sizeof *lat, cmp_i64);
+    *p50 = pct(lat, n, 0.5);
+    free(lat);
+    close(fd);
+    unlink(path);
+    return per_s;
+}
+
+/* single_put - n puts one after another; p50 and p99 latency in us. */
+static void single_put(gg_store *st, int n, int64_t *p50, int64_t *p99)
+{
+    static uint8_t body[MSG_LEN];
+    int64_t *lat = malloc((size_t)n * sizeof *lat);
+
+    if (!lat)
+        exit(1);
+    for (int i = 0; i < n; i++) {
+        int64_t s = gg_mono_us();
+        if (gg_store_put(st, "lat", NULL, body, sizeof body, 0, NULL) != GG_OK)
+            atomic_fetch_add(&g_errors, 1);
+        lat[i] = gg_mono_us() - s;
+    }
+    qsort(lat, (size_t)n, sizeof *lat, cmp_i64);
+    *p50 = pct(lat, (size_t)n, 0.5);
+    *p99 = pct(lat, (size_t)n, 0.99);
+    free(lat);
+    gg_store_delete_upto(st, "lat", INT64_MAX);
+}
+
+struct worker {
+    gg_store *st;
+    int64_t count;
+};
+
+static void *producer(void *arg)
+{
+    struct worker *w = arg;
+    uint8_t body[MSG_LEN];
+
+    memset(body, 'p', sizeof body);
+    for (int64_t i = 0; i < w->count; i++)
+        if (gg_store_put(w->st, "work", NULL, body, sizeof body, 0, NULL) != GG_OK)
+            atomic_fetch_add(&g_errors, 1);
+    return NULL;
+}
+
+static void *consumer(void *arg)
+{
+    struct worker *w = arg;
+
+    while (atomic_load(&g_acked) < g_total) {
+        gg_msg *m = NULL;
+        gg_err e = gg_store_get_wait(w->st, "work", 60000, 200, &m);
+        if (e == GG_EEMPTY)
+            continue;
+        if (e != GG_OK) {
+            atomic_fetch_add(&g_errors, 1);
+            continue;
+        }
+        if (gg_store_ack(w->st, m->id) == GG_OK)
+            atomic_fetch_add(&g_acked, 1);
+        else
+            atomic_fetch_add(&g_errors, 1);
+        gg_msg_free(m);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = "bench-store.tmp";
+    int64_t per_producer = 500, raw_p50 = 0, p50 = 0, p99 = 0, t0, us;
+    struct worker pw[PRODUCERS], cw[CONSUMERS];
+    pthread_t pt[PRODUCERS], ct[CONSUMERS];
+    char path[4096];
+    gg_store_stats s0, s1;
+    gg_store *st = NULL;
+    double raw, durable;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+            dir = argv[++i];
+        else if (strcmp(argv[i], "--per-producer") == 0 && i + 1 < argc)
+            per_producer = atoll(argv[++i]);
+        else {
+            fprintf(stderr, "usage: bench_store [--dir DIR] [--per-producer N]\n");
+            return 2;
+        }
+    }
+    gg_log_set_level(GG_LOG_WARN);
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%s/bench.db", dir);
+    unlink(path);
+    raw = raw_fsync(dir, 2.0, &raw_p50);
+    printf("raw write+fdatasync: %.0f per s, p50 %lld us\n", raw, (long long)raw_p50);
+    if (gg_store_open(path, NULL, &st) != GG_OK) {
+        fprintf(stderr, "bench: cannot open store %s\n", path);
+        return 1;
+    }
+    single_put(st, 2000, &p50, &p99);
+    printf("single producer put (1 KiB, durable): p50 %lld us, p99 %lld us (%.2fx raw p50)\n",
+           (long long)p50, (long long)p99, raw_p50 > 0 ? (double)p50 / (double)raw_p50 : 0.0);
+
+    g_total = per_producer * PRODUCERS;
+    gg_store_get_stats(st, &s0);
+    t0 = gg_mono_us();
+    for (int i = 0; i < CONSUMERS; i++) {
+        cw[i].st = st;
+        cw[i].count = 0;
+        pthread_create(&ct[i], NULL, consumer, &cw[i]);
+    }
+    for (int i = 0; i < PRODUCERS; i++) {
+        pw[i].st = st;
+        pw[i].count = per_producer;
+        pthread_create(&pt[i], NULL, producer, &pw[i]);
+    }
+    for (int i = 0; i < PRODUCERS; i++)
+        pthread_join(pt[i], NULL);
+    for (int i = 0; i < CONSUMERS; i++)
+        pthread_join(ct[i], NULL);
+    us = gg_mono_us() - t0;
+    gg_store_get_stats(st, &s1);
+    durable = (double)atomic_load(&g_acked) / ((double)us / 1e6);
+    printf("64 producers + 64 consumers: %lld messages put, got and acked in %.2f s\n",
+           (long long)atomic_load(&g_acked), (double)us / 1e6);
+    printf("commits %lld covering %lld calls (%.1f calls per commit, %.1f messages per fsync)\n",
+           (long long)(s1.commits - s0.commits), (long long)(s1.batched - s0.batched),
+           s1.commits > s0.commits
+               ? (double)(s1.batched - s0.batched) / (double)(s1.commits - s0.commits) : 0.0,
+           s1.commits > s0.commits
+               ? (double)atomic_load(&g_acked) / (double)(s1.commits - s0.commits) : 0.0);
+    if (atomic_load(&g_errors))
+        printf("errors: %d\n", atomic_load(&g_errors));
+    gg_store_close(st);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/bench.db-wal", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/bench.db-shm", dir);
+    unlink(path);
+    printf("store durable_msgs_per_s=%.0f raw_fsync_per_s=%.0f ratio=%.1f put_p50_us=%lld "
+           "put_p99_us=%lld\n",
+           durable, raw, raw > 0 ? durable / raw : 0.0, (long long)p50, (long long)p99);
+    return atomic_load(&g_errors) ? 1 : 0;
+}
