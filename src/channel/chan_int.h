@@ -3,8 +3,9 @@
  * connection). Not a contract for anyone outside src/channel.
  *
  * Everything here is touched only by the channel's own thread, except
- * `stats` (under `mu`) and the events made active from other threads
- * (wake_ev by the store watcher, stop_ev by gg_channel_stop).
+ * `stats` and `ctx` (under `mu`) and the events made active from other
+ * threads (wake_ev by the store watcher, stop_ev by gg_channel_stop,
+ * reload_ev by gg_channel_reload).
  */
 #ifndef GG_CHANNEL_CHAN_INT_H
 #define GG_CHANNEL_CHAN_INT_H
@@ -61,11 +62,11 @@ struct gg_channel {
     char host[256], port[16]; /* address split */
     gg_store *st;
     gg_allow *allow;          /* NULL: any address */
-    SSL_CTX *ctx;
+    SSL_CTX *ctx;             /* swapped by gg_channel_reload under mu */
     struct event_base *base;
     struct evconnlistener *lis;
     int listen_port;
-    struct event *tick_ev, *retry_ev, *full_ev, *wake_ev, *stop_ev;
+    struct event *tick_ev, *retry_ev, *full_ev, *wake_ev, *stop_ev, *reload_ev;
     pthread_t thread;
     int thread_started;
     void *waker;              /* store watch registration (channel.c) */
@@ -77,7 +78,7 @@ struct gg_channel {
     int stopping;
     gg_buf out;               /* scratch for outgoing frames */
 
-    pthread_mutex_t mu;       /* guards stats */
+    pthread_mutex_t mu;       /* guards stats and the ctx pointer */
     gg_channel_stats stats;
 };
 

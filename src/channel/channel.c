@@ -182,6 +182,7 @@ static void drop(gg_conn *c, const char *reason, int logged)
         pthread_mutex_lock(&ch->mu);
         ch->stats.state = ch->stopping ? GG_CHANNEL_STOPPED : GG_CHANNEL_RETRYING;
         ch->stats.batches_in_flight = 0;
+        ch->stats.up_since_ms = 0;
         pthread_mutex_unlock(&ch->mu);
         if (ch->stopping)
             gg_info(COMP, "msg=\"link closed\" peer=%s addr=%s reason=\"%s\"", ch->peer_name,
@@ -209,10 +210,17 @@ void gg_chan_close(gg_conn *c, const char *reason)
     drop(c, reason, 0);
 }
 
-/* refuse - count and log a peer that failed authentication, close it. */
+/* refuse - count and log a peer that failed authentication (stage
+ * "handshake" or "check"), close it. */
 static void refuse(gg_conn *c, const char *stage, const char *why)
 {
-    GG_STAT(c->ch, refused++);
+    pthread_mutex_lock(&c->ch->mu);
+    c->ch->stats.refused++;
+    if (strcmp(stage, "check") == 0)
+        c->ch->stats.refused_check++;
+    else
+        c->ch->stats.refused_tls++;
+    pthread_mutex_unlock(&c->ch->mu);
     gg_warn(COMP, "msg=\"peer refused\" stage=%s addr=%s reason=\"%s\"", stage, c->addr, why);
     drop(c, why, 1);
 }
@@ -299,6 +307,20 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
         gg_chan_close(c, why);
 }
 
+/* new_ssl - an SSL from the current context (which gg_channel_reload may
+ * swap from another thread: taken under mu, released once SSL_new holds
+ * its own reference). */
+static SSL *new_ssl(gg_channel *ch, int server)
+{
+    pthread_mutex_lock(&ch->mu);
+    SSL_CTX *ctx = ch->ctx;
+    SSL_CTX_up_ref(ctx);
+    pthread_mutex_unlock(&ch->mu);
+    SSL *ssl = gg_tls_new(ctx, ch->peer_name, server);
+    SSL_CTX_free(ctx);
+    return ssl;
+}
+
 /* conn_add - wrap bev as a new pending connection. NULL (bev freed) when
  * there is no room or memory. */
 static gg_conn *conn_add(gg_channel *ch, struct bufferevent *bev, const char *addr)
@@ -337,19 +359,25 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
     (void)salen;
     addr_str(sa, addr, sizeof addr);
     if (ch->allow && !gg_allow_check(ch->allow, sa)) {
-        GG_STAT(ch, refused++);
+        pthread_mutex_lock(&ch->mu);
+        ch->stats.refused++;
+        ch->stats.refused_allow++;
+        pthread_mutex_unlock(&ch->mu);
         gg_warn(COMP, "msg=\"peer refused\" stage=allow addr=%s reason=\"not in allow list\"", addr);
         evutil_closesocket(fd);
         return;
     }
     if (pending_count(ch) == GG_CHAN_PENDING_MAX) {
-        GG_STAT(ch, refused++);
+        pthread_mutex_lock(&ch->mu);
+        ch->stats.refused++;
+        ch->stats.refused_limit++;
+        pthread_mutex_unlock(&ch->mu);
         gg_warn(COMP, "msg=\"peer refused\" stage=limit addr=%s reason=\"too many handshakes\"", addr);
         evutil_closesocket(fd);
         return;
     }
     set_nodelay(fd);
-    SSL *ssl = gg_tls_new(ch->ctx, ch->peer_name, 1);
+    SSL *ssl = new_ssl(ch, 1);
     struct bufferevent *bev = NULL;
     if (ssl)
         bev = bufferevent_openssl_socket_new(ch->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -404,7 +432,7 @@ static void connect_start(gg_channel *ch)
         goto out;
     }
     addr_str(res->ai_addr, addr, sizeof addr);
-    SSL *ssl = gg_tls_new(ch->ctx, ch->peer_name, 0);
+    SSL *ssl = new_ssl(ch, 0);
     struct bufferevent *bev = NULL;
     if (ssl)
         bev = bufferevent_openssl_socket_new(ch->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
@@ -484,6 +512,21 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
         gg_chan_close(ch->active, "cannot send batch");
 }
 
+/* reload_cb - new TLS material is in place: re-establish the link with it.
+ * In connect mode the next attempt starts after the shortest backoff; in
+ * listen mode the peer reconnects. Batches in flight are resent and the
+ * receiver drops what it already committed. */
+static void reload_cb(evutil_socket_t fd, short what, void *arg)
+{
+    gg_channel *ch = arg;
+    (void)fd;
+    (void)what;
+    if (ch->stopping || !ch->active)
+        return;
+    ch->backoff_ms = GG_CHAN_RETRY_MIN_MS;
+    gg_chan_close(ch->active, "certificates reloaded");
+}
+
 /* stop_cb - close everything and leave the loop (runs on the thread). */
 static void stop_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -525,7 +568,8 @@ static void channel_free(gg_channel *ch)
     waker_detach(ch);
     if (ch->lis)
         evconnlistener_free(ch->lis);
-    struct event *evs[] = { ch->tick_ev, ch->retry_ev, ch->full_ev, ch->wake_ev, ch->stop_ev };
+    struct event *evs[] = { ch->tick_ev, ch->retry_ev, ch->full_ev, ch->wake_ev, ch->stop_ev,
+                            ch->reload_ev };
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) {
         if (evs[i])
             event_free(evs[i]);
@@ -703,7 +747,9 @@ gg_err gg_channel_start(const gg_channel_cfg *cfg, gg_store *st, gg_channel **ou
     ch->full_ev = evtimer_new(ch->base, full_cb, ch);
     ch->wake_ev = event_new(ch->base, -1, 0, wake_cb, ch);
     ch->stop_ev = event_new(ch->base, -1, 0, stop_cb, ch);
-    if (!ch->tick_ev || !ch->retry_ev || !ch->full_ev || !ch->wake_ev || !ch->stop_ev)
+    ch->reload_ev = event_new(ch->base, -1, 0, reload_cb, ch);
+    if (!ch->tick_ev || !ch->retry_ev || !ch->full_ev || !ch->wake_ev || !ch->stop_ev ||
+        !ch->reload_ev)
         goto out;
     if (ch->cfg.listen) {
         e = start_listener(ch, err, sizeof err);
@@ -755,6 +801,31 @@ void gg_channel_get_stats(gg_channel *ch, gg_channel_stats *out)
     pthread_mutex_lock(&ch->mu);
     *out = ch->stats;
     pthread_mutex_unlock(&ch->mu);
+}
+
+gg_err gg_channel_reload(gg_channel *ch)
+{
+    char err[600] = "";
+    SSL_CTX *ctx = NULL, *old;
+    if (!ch)
+        return GG_OK;
+    gg_err e = gg_tls_ctx_new(ch->ca, ch->cert, ch->key, ch->cfg.tls12, &ctx, err, sizeof err);
+    if (e != GG_OK) {
+        GG_STAT(ch, reload_failures++);
+        gg_error(COMP, "msg=\"reload failed, keeping the current certificates\" err=%s "
+                       "reason=\"%s\"", gg_errname(e), err);
+        return e;
+    }
+    pthread_mutex_lock(&ch->mu);
+    old = ch->ctx;
+    ch->ctx = ctx;
+    ch->stats.reloads++;
+    pthread_mutex_unlock(&ch->mu);
+    SSL_CTX_free(old); /* connections still using it hold their own reference */
+    gg_info(COMP, "msg=\"certificates reloaded\" cert=%s ca=%s", ch->cert, ch->ca);
+    if (ch->thread_started)
+        event_active(ch->reload_ev, EV_READ, 0);
+    return GG_OK;
 }
 
 int gg_channel_listen_port(gg_channel *ch)

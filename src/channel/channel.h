@@ -56,9 +56,20 @@ typedef struct gg_channel_stats {
     int64_t batches_in_flight;
     int64_t bytes_out, bytes_in;
     int64_t reconnects;       /* links established after the first one */
-    int64_t refused;          /* connections refused (allow-list, TLS) */
+    int64_t refused;          /* connections refused: the sum of the four below */
+    int64_t refused_allow;    /* ... by the allow-list, before any TLS byte */
+    int64_t refused_limit;    /* ... because GG_CHAN_PENDING_MAX handshakes ran */
+    int64_t refused_tls;      /* ... by the TLS handshake (version, CA, expiry, name) */
+    int64_t refused_check;    /* ... by the peer check after the handshake */
     int64_t dropped;          /* xmit messages skipped: too big or no dest */
     int64_t held;             /* inbound batches delayed because a queue was full */
+    int64_t seq_out_sent;     /* highest of our seqs sent on the current link */
+    int64_t batches_out, batches_in; /* batches sent / committed and acknowledged */
+    int64_t msgs_out, msgs_in;       /* messages acknowledged by the peer / committed */
+    int64_t resends_dropped;  /* inbound items at or below our mark (resends) */
+    int64_t reloads, reload_failures; /* gg_channel_reload outcomes */
+    int64_t last_rx_mono_us;  /* gg_mono_us() of the last frame from the peer; 0 = none */
+    int64_t up_since_ms;      /* wall time the current link came up; 0 = not running */
 } gg_channel_stats;
 
 /* gg_channel_start - validate cfg, load TLS material, bind the listening
@@ -75,6 +86,20 @@ void gg_channel_stop(gg_channel *ch);
 void gg_channel_get_stats(gg_channel *ch, gg_channel_stats *out);
 
 const char *gg_channel_state_name(gg_channel_state s);
+
+/* gg_channel_reload - re-read the CA, certificate and key files named in
+ * the config (SIGHUP). On success new handshakes use them at once and the
+ * current link, if any, is closed and re-established with them; nothing
+ * queued is lost (the resume protocol covers the batches in flight). On
+ * failure (GG_ECONFIG, reason logged) the old material stays in use and
+ * the link is untouched. Safe from any thread; NULL is a no-op (GG_OK). */
+gg_err gg_channel_reload(gg_channel *ch);
+
+/* gg_channel_metrics_text - the channel's Prometheus text (every
+ * gridgate_channel_* series, the same in both roles; docs/protocol.md
+ * lists them). ch NULL reads as stopped with zero counters. Returns a
+ * string the caller frees, NULL if out of memory. */
+char *gg_channel_metrics_text(gg_channel *ch);
 
 /* gg_channel_listen_port - the TCP port a listening channel is bound to
  * (useful with address "127.0.0.1:0"); 0 in connect mode. */

@@ -76,6 +76,8 @@ static gg_err on_hello(gg_conn *c, int64_t mark)
     ch->stats.state = GG_CHANNEL_RUNNING;
     ch->stats.seq_out_acked = mark;
     ch->stats.batches_in_flight = 0;
+    ch->stats.seq_out_sent = mark;
+    ch->stats.up_since_ms = gg_now_ms();
     if (ch->ever_up)
         ch->stats.reconnects++;
     pthread_mutex_unlock(&ch->mu);
@@ -132,7 +134,12 @@ static gg_err send_batch(gg_conn *c, gg_msg **msgs, size_t n)
         goto out;
     c->inflight[(c->head + c->nin) % (size_t)ch->cfg.window] = last;
     c->nin++;
-    GG_STAT(ch, batches_in_flight = (int64_t)c->nin);
+    pthread_mutex_lock(&ch->mu);
+    ch->stats.batches_in_flight = (int64_t)c->nin;
+    ch->stats.seq_out_sent = last;
+    ch->stats.batches_out++;
+    ch->stats.msgs_out += (int64_t)fb.count;
+    pthread_mutex_unlock(&ch->mu);
 out:
     gg_buf_reset(&ch->out);
     return e;
@@ -293,8 +300,16 @@ static gg_err on_batch(gg_conn *c, const uint8_t *frame, size_t total, const cha
     }
     if (e == GG_OK) {
         /* All or a prefix is durable: acknowledge it. */
+        size_t fresh = 0;
+        for (size_t i = skip; i < n && items[i].seq <= mark; i++)
+            fresh++;
         c->mark_in = mark;
-        GG_STAT(ch, seq_in = mark);
+        pthread_mutex_lock(&ch->mu);
+        ch->stats.seq_in = mark;
+        ch->stats.batches_in++;
+        ch->stats.msgs_in += (int64_t)fresh;
+        ch->stats.resends_dropped += (int64_t)skip;
+        pthread_mutex_unlock(&ch->mu);
         e = gg_frame_put_ack(&ch->out, mark);
         if (e == GG_OK)
             e = send_out(c);
@@ -323,7 +338,10 @@ static gg_err on_frame(gg_conn *c, const uint8_t *p, size_t total, const char **
     size_t len;
     gg_frame_head(p, total, &type, &body, &len);
     c->last_rx_us = gg_mono_us();
-    GG_STAT(ch, bytes_in += (int64_t)total);
+    pthread_mutex_lock(&ch->mu);
+    ch->stats.bytes_in += (int64_t)total;
+    ch->stats.last_rx_mono_us = c->last_rx_us;
+    pthread_mutex_unlock(&ch->mu);
     *why = "malformed frame";
     switch (type) {
     case GG_FRAME_HELLO: {

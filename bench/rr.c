@@ -1,0 +1,355 @@
+/* rr.c - bench/rr driver and its gridgate side (`make bench-rr`).
+ *
+ * Request/reply round trips with 1 KiB persistent messages:
+ *   gridgate: requester threads put a request on the portal store's xmit
+ *   queue (dest "requests", a durable commit), the channel carries it over
+ *   TLS 1.3 to the utility store (committed with the batch's mark, then
+ *   acknowledged), an echo responder process takes it under a lease and,
+ *   in one transaction, acknowledges it and puts the reply on the utility's
+ *   xmit queue (dest = the requester's own reply queue); the channel carries
+ *   it back and the requester takes and acknowledges it. The utility side
+ *   is a separate process (fork), as in production.
+ *   rabbitmq: the same through a broker started by bench/rr.sh (rr_amqp.c).
+ * At 1, 16 and 64 concurrent requesters, each for --secs seconds after a
+ * warm-up; prints a line per system and concurrency and last:
+ *   rr concurrency=64 gridgate_rt_per_s=… rabbitmq_rt_per_s=… ratio=…
+ *      gridgate_p99_us=… rabbitmq_p99_us=…
+ * Usage: bench_rr [--amqp-port P] [--secs S] [--responders N]
+ */
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rr.h"
+#include "channel/channel.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "pki/pki.h"
+#include "store/store.h"
+
+#define REQ_QUEUE "requests"
+#define WARMUP_US 1000000
+
+static char g_dir[256];
+static int g_port;
+static atomic_int g_stop;
+static int64_t g_measure_from, g_measure_to;
+
+typedef struct req_ctx {
+    gg_store *st;
+    int idx;
+    int64_t *lat;
+    size_t n, cap;
+    int64_t errors;
+} req_ctx;
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+void rr_summarise(int64_t **lat, const size_t *n, int conc, double secs, rr_result *r)
+{
+    size_t total = 0, k = 0;
+    for (int i = 0; i < conc; i++)
+        total += n[i];
+    int64_t *all = malloc((total + 1) * sizeof *all);
+    memset(r, 0, sizeof *r);
+    if (!all)
+        return;
+    for (int i = 0; i < conc; i++) {
+        memcpy(all + k, lat[i], n[i] * sizeof *all);
+        k += n[i];
+    }
+    qsort(all, total, sizeof *all, cmp_i64);
+    r->count = (int64_t)total;
+    r->rt_per_s = (double)total / secs;
+    r->p50_us = total ? all[total / 2] : 0;
+    r->p99_us = total ? all[(size_t)((double)total * 0.99)] : 0;
+    free(all);
+}
+
+/* ---- utility side: a separate process ------------------------------------ */
+
+typedef struct echo_ctx {
+    gg_store *st;
+} echo_ctx;
+
+/* echo_main - take a request, reply with the same bytes to the queue named
+ * before its first '|', in the transaction that acknowledges it. */
+static void *echo_main(void *arg)
+{
+    echo_ctx *e = arg;
+    while (!atomic_load(&g_stop)) {
+        gg_msg *m = NULL;
+        if (gg_store_get_wait(e->st, REQ_QUEUE, 60000, 200, &m) != GG_OK)
+            continue;
+        char dest[GG_QUEUE_NAME_MAX] = "";
+        const char *bar = memchr(m->data, '|', m->len < sizeof dest ? m->len : sizeof dest - 1);
+        if (bar)
+            memcpy(dest, m->data, (size_t)(bar - (const char *)m->data));
+        if (!bar || gg_store_ack_put(e->st, m->id, GG_XMIT_QUEUE, dest, m->data, m->len, 0) != GG_OK)
+            gg_store_ack(e->st, m->id);
+        gg_msg_free(m);
+    }
+    return NULL;
+}
+
+static gg_channel_cfg chan_cfg(int listen, const char *me, const char *peer, char *addr,
+                               char paths[3][300])
+{
+    gg_channel_cfg c;
+    memset(&c, 0, sizeof c);
+    c.listen = listen;
+    c.address = addr;
+    c.local_name = me;
+    c.peer_name = peer;
+    c.allow = "127.0.0.1/32";
+    snprintf(paths[0], 300, "%s/pki/ca.crt", g_dir);
+    snprintf(paths[1], 300, "%s/pki/%s.crt", g_dir, me);
+    snprintf(paths[2], 300, "%s/pki/%s.key", g_dir, me);
+    c.ca_file = paths[0];
+    c.cert_file = paths[1];
+    c.key_file = paths[2];
+    return c;
+}
+
+/* utility_main - the child: store, listening channel, echo responders,
+ * until SIGTERM. */
+static int utility_main(int responders)
+{
+    char path[300], addr[64], paths[3][300];
+    gg_store *st = NULL;
+    gg_channel *ch = NULL;
+    sigset_t set;
+    int sig;
+    pthread_t th[64];
+    echo_ctx ec;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    snprintf(path, sizeof path, "%s/utility.db", g_dir);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", g_port);
+    if (gg_store_open(path, NULL, &st) != GG_OK)
+        return 1;
+    gg_channel_cfg c = chan_cfg(1, "utility", "portal", addr, paths);
+    if (gg_channel_start(&c, st, &ch) != GG_OK)
+        return 1;
+    ec.st = st;
+    for (int i = 0; i < responders; i++)
+        pthread_create(&th[i], NULL, echo_main, &ec);
+    sigwait(&set, &sig);
+    atomic_store(&g_stop, 1);
+    for (int i = 0; i < responders; i++)
+        pthread_join(th[i], NULL);
+    gg_channel_stop(ch);
+    gg_store_close(st);
+    return 0;
+}
+
+/* ---- portal side ---------------------------------------------------------- */
+
+/* requester_main - round trips until stopped; latencies inside the window. */
+static void *requester_main(void *arg)
+{
+    req_ctx *r = arg;
+    char q[32], buf[RR_MSG_BYTES];
+    snprintf(q, sizeof q, "r%d", r->idx);
+    memset(buf, 'x', sizeof buf);
+    memcpy(buf, q, strlen(q));
+    buf[strlen(q)] = '|';
+    while (!atomic_load(&g_stop)) {
+        int64_t t0 = gg_mono_us();
+        gg_msg *m = NULL;
+        if (gg_store_put(r->st, GG_XMIT_QUEUE, REQ_QUEUE, buf, sizeof buf, 0, NULL) != GG_OK) {
+            r->errors++;
+            continue;
+        }
+        gg_err e;
+        do {
+            e = gg_store_get_wait(r->st, q, 60000, 1000, &m);
+        } while (e == GG_EEMPTY && !atomic_load(&g_stop));
+        if (e != GG_OK) {
+            r->errors += e != GG_EEMPTY;
+            continue;
+        }
+        if (m->len != sizeof buf || memcmp(m->data, buf, sizeof buf) != 0)
+            r->errors++;
+        gg_store_ack(r->st, m->id);
+        gg_msg_free(m);
+        int64_t t1 = gg_mono_us();
+        if (t0 >= g_measure_from && t1 <= g_measure_to && r->n < r->cap)
+            r->lat[r->n++] = t1 - t0;
+    }
+    return NULL;
+}
+
+/* run_gridgate - conc requesters for secs seconds after the warm-up. */
+static int run_gridgate(gg_store *st, int conc, double secs, rr_result *out)
+{
+    req_ctx rc[RR_MAX_CONC];
+    pthread_t th[RR_MAX_CONC];
+    int64_t *lat[RR_MAX_CONC];
+    size_t n[RR_MAX_CONC];
+    memset(rc, 0, sizeof rc);
+    atomic_store(&g_stop, 0);
+    g_measure_from = gg_mono_us() + WARMUP_US;
+    g_measure_to = g_measure_from + (int64_t)(secs * 1e6);
+    for (int i = 0; i < conc; i++) {
+        rc[i].st = st;
+        rc[i].idx = i;
+        rc[i].cap = 400000 / (size_t)conc + 1000;
+        rc[i].lat = malloc(rc[i].cap * sizeof(int64_t));
+        if (!rc[i].lat)
+            return -1;
+        pthread_create(&th[i], NULL, requester_main, &rc[i]);
+    }
+    while (gg_mono_us() < g_measure_to)
+        usleep(50000);
+    atomic_store(&g_stop, 1);
+    int64_t errors = 0;
+    for (int i = 0; i < conc; i++) {
+        pthread_join(th[i], NULL);
+        lat[i] = rc[i].lat;
+        n[i] = rc[i].n;
+        errors += rc[i].errors;
+    }
+    rr_summarise(lat, n, conc, secs, out);
+    out->errors = errors;
+    for (int i = 0; i < conc; i++)
+        free(rc[i].lat);
+    /* Replies of requests cut off by the stop: take them out of the way. */
+    for (int i = 0; i < conc; i++) {
+        char q[32];
+        gg_msg *m = NULL;
+        snprintf(q, sizeof q, "r%d", i);
+        while (gg_store_get_wait(st, q, 60000, 300, &m) == GG_OK) {
+            gg_store_ack(st, m->id);
+            gg_msg_free(m);
+        }
+    }
+    return 0;
+}
+
+/* free_port - a free TCP port on 127.0.0.1. */
+static int free_port(void)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static void print_line(const char *sys, int conc, const rr_result *r)
+{
+    printf("rr system=%s concurrency=%d rt_per_s=%.0f p50_us=%lld p99_us=%lld round_trips=%lld "
+           "errors=%lld\n", sys, conc, r->rt_per_s, (long long)r->p50_us, (long long)r->p99_us,
+           (long long)r->count, (long long)r->errors);
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    int amqp_port = 0, responders = 8;
+    double secs = 5;
+    static const int concs[] = { 1, 16, 64 };
+    rr_result g[3], a[3];
+    char path[300], addr[64], paths[3][300];
+    gg_store *st = NULL;
+    gg_channel *ch = NULL;
+    memset(g, 0, sizeof g);
+    memset(a, 0, sizeof a);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--amqp-port") == 0 && i + 1 < argc)
+            amqp_port = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--secs") == 0 && i + 1 < argc)
+            secs = atof(argv[++i]);
+        else if (strcmp(argv[i], "--responders") == 0 && i + 1 < argc)
+            responders = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: bench_rr [--amqp-port P] [--secs S] [--responders N]\n");
+            return 2;
+        }
+    }
+    if (secs <= 0 || responders < 1 || responders > 64)
+        return 2;
+    signal(SIGPIPE, SIG_IGN);
+    gg_log_set_level(GG_LOG_WARN);
+    snprintf(g_dir, sizeof g_dir, "/tmp/ggrr-XXXXXX");
+    if (!mkdtemp(g_dir))
+        return 1;
+    snprintf(path, sizeof path, "%s/pki", g_dir);
+    if (gg_pki_init(path, NULL) != GG_OK) {
+        fprintf(stderr, "bench_rr: pki init failed\n");
+        return 1;
+    }
+    g_port = free_port();
+    pid_t child = fork();
+    if (child == 0)
+        _exit(utility_main(responders));
+    snprintf(path, sizeof path, "%s/portal.db", g_dir);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", g_port);
+    if (gg_store_open(path, NULL, &st) != GG_OK)
+        goto out;
+    gg_channel_cfg c = chan_cfg(0, "portal", "utility", addr, paths);
+    if (gg_channel_start(&c, st, &ch) != GG_OK)
+        goto out;
+    for (int t = 0; t < 200; t++) {
+        gg_channel_stats s;
+        gg_channel_get_stats(ch, &s);
+        if (s.state == GG_CHANNEL_RUNNING)
+            break;
+        usleep(100000);
+    }
+    printf("rr payload_bytes=%d secs=%.1f responders=%d dir=%s\n", RR_MSG_BYTES, secs,
+           responders, g_dir);
+    for (int i = 0; i < 3; i++) {
+        run_gridgate(st, concs[i], secs, &g[i]);
+        print_line("gridgate", concs[i], &g[i]);
+    }
+    gg_channel_stop(ch);
+    ch = NULL;
+    kill(child, SIGTERM);
+    waitpid(child, NULL, 0);
+    child = 0;
+    for (int i = 0; amqp_port > 0 && i < 3; i++) {
+        if (rr_amqp_run(amqp_port, concs[i], secs, &a[i]) != 0)
+            break;
+        print_line("rabbitmq", concs[i], &a[i]);
+    }
+    printf("rr concurrency=1 gridgate_p50_us=%lld rabbitmq_p50_us=%lld\n", (long long)g[0].p50_us,
+           (long long)a[0].p50_us);
+    printf("rr concurrency=64 gridgate_rt_per_s=%.0f rabbitmq_rt_per_s=%.0f ratio=%.2f "
+           "gridgate_p99_us=%lld rabbitmq_p99_us=%lld\n", g[2].rt_per_s, a[2].rt_per_s,
+           a[2].rt_per_s > 0 ? g[2].rt_per_s / a[2].rt_per_s : 0.0, (long long)g[2].p99_us,
+           (long long)a[2].p99_us);
+out:
+    gg_channel_stop(ch);
+    if (child > 0) {
+        kill(child, SIGTERM);
+        waitpid(child, NULL, 0);
+    }
+    gg_store_close(st);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench_rr: could not remove %s\n", g_dir);
+    return 0;
+}
