@@ -17,14 +17,15 @@
 #include "core/buf.h"
 #include "core/err.h"
 
-#define GG_ENV_VERSION 1
+#define GG_ENV_VERSION 2           /* 2: req_hash added (docs/protocol.md) */
+#define GG_ENV_HASH_LEN 32
 #define GG_ENV_MAX (4u << 20)     /* largest envelope accepted, bytes */
 #define GG_ENV_NAME_MAX 64
 #define GG_ENV_TXN_MAX 32
 
 typedef enum gg_env_suite {
     GG_SUITE_INTL = 1,  /* Ed25519, X25519, AES-256-GCM, SHA-256 */
-    GG_SUITE_GM = 2,    /* SM2, SM3, SM4 (issue: message security) */
+    GG_SUITE_GM = 2,    /* SM2 (sign, ECDH), SM3, SM4-CTR + HMAC-SM3 */
 } gg_env_suite;
 
 typedef enum gg_env_kind {
@@ -45,12 +46,14 @@ typedef struct gg_env_hdr {
     int64_t created_ms;
     int64_t expiry_ms;
     uint32_t key_id;                 /* id of the signing key */
+    uint8_t req_hash[GG_ENV_HASH_LEN];  /* reply: gg_env_hash of its request's
+                                         * envelope; request, event: zero */
 } gg_env_hdr;
 
 typedef struct gg_env_keys gg_env_keys;
 
 typedef struct gg_env_keys_cfg {
-    const char *suite;          /* "intl" */
+    const char *suite;          /* "intl" or "gm" */
     const char *self_name;      /* our site name; must match receiver on open */
     const char *sign_key;       /* our private signing key, PEM */
     const char *kem_key;        /* our private key-agreement key, PEM */
@@ -64,14 +67,43 @@ gg_err gg_env_keys_load(const gg_env_keys_cfg *cfg, gg_env_keys **out, char *err
                         size_t errsz);
 void gg_env_keys_free(gg_env_keys *k);
 
+/* gg_env_keys_add_prev - key rotation: also accept envelopes signed by
+ * the peer's previous signing key (PEM at path) while gg_now_ms() <
+ * until_ms. Call right after gg_env_keys_load, before k is shared.
+ * GG_ECONFIG with a reason in err if the file is not a key of the suite. */
+gg_err gg_env_keys_add_prev(gg_env_keys *k, const char *path, int64_t until_ms, char *err,
+                            size_t errsz);
+
+/* gg_env_keys_rotation_config - gg_env_keys_add_prev from the config:
+ * security.peer_sign_pub_prev (nothing to do if unset) accepted until
+ * security.peer_prev_until ("YYYY-MM-DDTHH:MM:SSZ", required with it). */
+struct gg_config;
+gg_err gg_env_keys_rotation_config(gg_env_keys *k, const struct gg_config *cfg, char *err,
+                                   size_t errsz);
+
+/* gg_env_keys_suite - the suite the keys were loaded for. */
+gg_env_suite gg_env_keys_suite(const gg_env_keys *k);
+
 /* gg_env_seal - build a sealed envelope from hdr (version, suite and key_id
  * are filled in by seal) and plaintext payload, appended to out. An empty
- * hdr->sender means self_name; any other sender must equal it. txn, sender
+ * hdr->sender means self_name; any other sender must equal it. req_hash
+ * must be zero unless kind is GG_ENV_REPLY. txn, sender
  * and receiver are 1..max-1 characters of [A-Za-z0-9._-]. GG_EINVAL on a bad
  * header, GG_ETOOBIG if the envelope would exceed GG_ENV_MAX or out's max;
  * on any error out is left as it was. */
 gg_err gg_env_seal(const gg_env_keys *k, const gg_env_hdr *hdr, const void *pt, size_t ptlen,
                    gg_buf *out);
+
+/* gg_env_seal_nonce - gg_env_seal with a caller-chosen nonce (NULL: random).
+ * Only for generating test vectors (tests/vectors/): a nonce must never be
+ * used twice with one key. */
+gg_err gg_env_seal_nonce(const gg_env_keys *k, const gg_env_hdr *hdr, const void *pt,
+                         size_t ptlen, const uint8_t *fixed_nonce, gg_buf *out);
+
+/* gg_env_hash - the suite's hash (SHA-256 intl, SM3 gm) of a whole sealed
+ * envelope: what a reply carries in req_hash for its request. */
+gg_err gg_env_hash(const gg_env_keys *k, const void *env, size_t len,
+                   uint8_t out[GG_ENV_HASH_LEN]);
 
 /* gg_env_open - verify and decrypt. On GG_OK *pt is a malloc'd copy of the
  * plaintext (the caller frees it) and hdr is filled in. Errors: GG_EPROTO

@@ -11,6 +11,9 @@
  * subjectAltName DNS:site name, extendedKeyUsage serverAuth,clientAuth,
  * keyUsage digitalSignature, basicConstraints CA:FALSE. Validity starts
  * five minutes in the past to tolerate clock skew.
+ *
+ * Message keys: suite intl, Ed25519 (sign) and X25519 (kem); suite gm, SM2
+ * for both. TLS stays EC P-256 under either suite (docs/protocol.md).
  */
 #include "pki/pki.h"
 
@@ -338,7 +341,7 @@ out:
 
 /* add_site - TLS key and certificate, signing and kem key pairs for site. */
 static gg_err add_site(pki_files *fs, const char *dir, const char *site, X509 *ca,
-                       EVP_PKEY *ca_key, long days)
+                       EVP_PKEY *ca_key, long days, int gm)
 {
     char name[PKI_NAME_MAX + 16];
     EVP_PKEY *tls = NULL, *sign = NULL, *kem = NULL;
@@ -346,8 +349,8 @@ static gg_err add_site(pki_files *fs, const char *dir, const char *site, X509 *c
     gg_err rc = GG_ECRYPTO;
 
     tls = EVP_EC_gen("P-256");
-    sign = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    kem = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+    sign = EVP_PKEY_Q_keygen(NULL, NULL, gm ? "SM2" : "ED25519");
+    kem = EVP_PKEY_Q_keygen(NULL, NULL, gm ? "SM2" : "X25519");
     if (!tls || !sign || !kem)
         goto out;
     crt = make_cert(site, tls, ca, ca_key, -PKI_SKEW_S, days * 86400L);
@@ -419,11 +422,7 @@ gg_err gg_pki_init(const char *dir, const gg_pki_opts *opts)
     days = opts->days ? opts->days : PKI_DAYS_DEFAULT;
     if (!dir || !*dir)
         return GG_EINVAL;
-    if (strcmp(suite, "gm") == 0) {
-        gg_error("pki", "msg=\"suite gm not implemented yet\"");
-        return GG_ECONFIG;
-    }
-    if (strcmp(suite, "intl") != 0) {
+    if (strcmp(suite, "intl") != 0 && strcmp(suite, "gm") != 0) {
         gg_error("pki", "msg=\"unknown suite\" suite=%.16s", suite);
         return GG_ECONFIG;
     }
@@ -449,9 +448,9 @@ gg_err gg_pki_init(const char *dir, const gg_pki_opts *opts)
     if (rc == GG_OK)
         rc = files_add_key(&fs, dir, "ca.key", ca_key, 1);
     if (rc == GG_OK)
-        rc = add_site(&fs, dir, a, ca, ca_key, days);
+        rc = add_site(&fs, dir, a, ca, ca_key, days, strcmp(suite, "gm") == 0);
     if (rc == GG_OK)
-        rc = add_site(&fs, dir, b, ca, ca_key, days);
+        rc = add_site(&fs, dir, b, ca, ca_key, days, strcmp(suite, "gm") == 0);
     if (rc != GG_OK)
         goto out;
     gg_random(tk, sizeof tk);
@@ -463,8 +462,8 @@ gg_err gg_pki_init(const char *dir, const gg_pki_opts *opts)
     rc = files_write(&fs);
     if (rc != GG_OK)
         goto out;
-    gg_info("pki", "msg=\"initialised\" dir=%s suite=intl sites=%s,%s days=%ld files=%d", dir,
-            a, b, days, fs.n);
+    gg_info("pki", "msg=\"initialised\" dir=%s suite=%s sites=%s,%s days=%ld files=%d", dir,
+            suite, a, b, days, fs.n);
 out:
     if (rc == GG_ECRYPTO)
         gg_error("pki", "msg=\"key or certificate generation failed\" dir=%s", dir);

@@ -8,8 +8,9 @@
  *   token.key                           the utility's binding-token key (hex)
  * for each of the two sites. Private keys are written 0600, public files
  * 0644. It refuses to overwrite any existing file, ca.key included
- * (GG_EEXISTS), and writes all files or none. Suite "gm" is GG_ECONFIG for
- * now; bad site names or days are GG_EINVAL.
+ * (GG_EEXISTS), and writes all files or none. Suite "gm" makes SM2 message
+ * keys (TLS stays P-256); an unknown suite is GG_ECONFIG; bad site names
+ * or days are GG_EINVAL.
  */
 #ifndef GG_PKI_PKI_H
 #define GG_PKI_PKI_H

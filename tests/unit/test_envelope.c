@@ -177,7 +177,7 @@ static void test_layout_matches_the_documented_bytes(void **state)
 
     assert_int_equal(gg_env_seal(f->portal, &h, payload, strlen(payload), &b), GG_OK);
     assert_memory_equal(b.data, "GGE", 3);
-    assert_int_equal(b.data[3], 1);                     /* version */
+    assert_int_equal(b.data[3], 2);                     /* version */
     assert_int_equal(b.data[4], GG_SUITE_INTL);
     assert_int_equal(b.data[5], GG_ENV_REQUEST);
     assert_int_equal(b.data[6], 0);                     /* flags */
@@ -195,6 +195,8 @@ static void test_layout_matches_the_documented_bytes(void **state)
     o += 2 + 7;
     assert_int_equal(b.data[o + 7], (uint8_t)(h.created_ms & 0xff));
     o += 16 + 4;
+    assert_true(memcmp(b.data + o, (uint8_t[32]){ 0 }, 32) == 0);  /* req_hash */
+    o += 32;
     hdr_end = o;
     assert_int_equal(b.data[o], 12);                    /* nonce_len */
     o += 1 + 12;
@@ -205,8 +207,8 @@ static void test_layout_matches_the_documented_bytes(void **state)
     assert_int_equal(b.data[o] << 8 | b.data[o + 1], 64);
     o += 2 + 64;
     assert_int_equal(o, b.len);
-    assert_int_equal(hdr_end, 65 + 11 + 6 + 7);                     /* H in the doc */
-    assert_int_equal(b.len, 164 + 11 + 6 + 7 + strlen(payload));    /* size in the doc */
+    assert_int_equal(hdr_end, 97 + 11 + 6 + 7);                     /* H in the doc */
+    assert_int_equal(b.len, 196 + 11 + 6 + 7 + strlen(payload));    /* size in the doc */
     gg_buf_free(&b);
 }
 
@@ -364,9 +366,11 @@ static void test_suite_downgrade_and_version_change_are_rejected(void **state)
     b.data[4] = 7;
     assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_EPROTO);
     b.data[4] = GG_SUITE_INTL;
-    b.data[3] = 2;
+    b.data[3] = 1;          /* version 1 had no req_hash */
     assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_EPROTO);
-    b.data[3] = 1;
+    b.data[3] = 3;
+    assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_EPROTO);
+    b.data[3] = 2;
     b.data[6] = 1;          /* reserved flags */
     assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_EPROTO);
     assert_null(pt);
@@ -403,7 +407,7 @@ static void test_oversize_is_too_big(void **state)
     size_t ptlen;
 
     assert_non_null(big);
-    memcpy(big, "GGE\1", 4);
+    memcpy(big, "GGE\2", 4);
     assert_int_equal(gg_env_peek(big, GG_ENV_MAX + 1, &got), GG_ETOOBIG);
     assert_int_equal(gg_env_open(f->utility, big, GG_ENV_MAX + 1, &got, &pt, &ptlen),
                      GG_ETOOBIG);
@@ -411,10 +415,10 @@ static void test_oversize_is_too_big(void **state)
     assert_int_equal(gg_env_seal(f->portal, &h, big, GG_ENV_MAX - 100, &b), GG_ETOOBIG);
     assert_int_equal(b.len, 0);
     /* the largest payload that fits still round-trips */
-    assert_int_equal(gg_env_seal(f->portal, &h, big, GG_ENV_MAX - 200, &b), GG_OK);
+    assert_int_equal(gg_env_seal(f->portal, &h, big, GG_ENV_MAX - 300, &b), GG_OK);
     assert_true(b.len <= GG_ENV_MAX);
     assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_OK);
-    assert_int_equal(ptlen, GG_ENV_MAX - 200);
+    assert_int_equal(ptlen, GG_ENV_MAX - 300);
     free(pt);
     /* an output buffer with a small max is left untouched */
     assert_int_equal(gg_buf_append(&small, "x", 1), GG_OK);
@@ -507,7 +511,7 @@ static void test_keys_load_rejects_wrong_or_missing_keys(void **state)
 
     gg_env_keys_cfg gm = { "gm", "portal", sk, kk, ps, pk };
     assert_int_equal(gg_env_keys_load(&gm, &k, err, sizeof err), GG_ECONFIG);
-    assert_non_null(strstr(err, "not implemented"));
+    assert_non_null(strstr(err, "expected SM2"));     /* intl key files under suite gm */
 
     gg_env_keys_cfg badname = { "intl", "por tal", sk, kk, ps, pk };
     assert_int_equal(gg_env_keys_load(&badname, &k, NULL, 0), GG_ECONFIG);

@@ -284,7 +284,6 @@ static void test_init_rejects_bad_options(void **state)
 {
     fx *f = *state;
     struct stat st;
-    gg_pki_opts gm = { "gm", NULL, NULL, 0 };
     gg_pki_opts unknown = { "rot13", NULL, NULL, 0 };
     gg_pki_opts same = { "intl", "site", "site", 0 };
     gg_pki_opts slash = { "intl", "../x", "utility", 0 };
@@ -292,7 +291,6 @@ static void test_init_rejects_bad_options(void **state)
     gg_pki_opts days = { "intl", NULL, NULL, -1 };
     gg_pki_opts named = { "intl", "gov-portal", "grid.utility", 30 };
 
-    assert_int_equal(gg_pki_init(f->dir, &gm), GG_ECONFIG);
     assert_int_equal(gg_pki_init(f->dir, &unknown), GG_ECONFIG);
     assert_int_equal(gg_pki_init(f->dir, &same), GG_EINVAL);
     assert_int_equal(gg_pki_init(f->dir, &slash), GG_EINVAL);

@@ -1,0 +1,91 @@
+/* env_int.h - internal to src/envelope: the loaded keys and the two
+ * suites' primitives (env_crypto.c), shared by envelope.c and env_keys.c.
+ *
+ * A suite is a table row (env_suite): its wire id, nonce, tag and
+ * signature sizes, the KDF digest and the key types. env_crypto.c holds
+ * the only code that differs by suite; envelope.c is suite-blind.
+ */
+#ifndef GG_ENVELOPE_ENV_INT_H
+#define GG_ENVELOPE_ENV_INT_H
+
+#include <openssl/evp.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "envelope/envelope.h"
+
+#define ENV_NONCE_MAX 32        /* any suite, on the wire */
+#define ENV_SIG_MAX 256         /* any suite, on the wire */
+#define ENV_TAG_MIN 16          /* any suite, on the wire */
+#define ENV_KEY_MAX 64          /* derived key material, bytes */
+
+typedef struct env_suite {
+    gg_env_suite id;
+    const char *name;           /* "intl", "gm" */
+    size_t nonce_len;           /* intl 12 (GCM), gm 16 (SM4-CTR IV) */
+    size_t tag_len;             /* intl 16 (GCM), gm 32 (HMAC-SM3) */
+    size_t sig_min, sig_max;    /* intl 64..64, gm 8..72 (DER) */
+    size_t key_len;             /* derived: intl 32, gm 16 (SM4) + 32 (HMAC) */
+    const char *digest;         /* "SHA256", "SM3": HKDF, key ids, req_hash */
+    const char *info;           /* HKDF info prefix */
+    const char *sign_type;      /* "ED25519", "SM2" */
+    const char *kem_type;       /* "X25519", "SM2" */
+    const char *cipher;         /* "AES-256-GCM", "SM4-CTR" */
+} env_suite;
+
+struct gg_env_keys {
+    const env_suite *s;
+    char self_name[GG_ENV_NAME_MAX];
+    EVP_PKEY *sign;             /* our signing key (private) */
+    EVP_PKEY *peer_sign;        /* peer's verification key */
+    EVP_PKEY *peer_sign_prev;   /* peer's previous key during a rotation, or NULL */
+    int64_t peer_prev_until_ms; /* the previous key is accepted before this */
+    uint32_t self_key_id;
+    uint32_t peer_key_id;
+    uint32_t peer_prev_key_id;
+    uint8_t shared[32];         /* static-static agreement of our kem and peer kem */
+    EVP_CIPHER *cipher;         /* fetched once */
+    EVP_KDF *hkdf;              /* fetched once */
+    EVP_MAC *hmac;              /* gm: fetched once */
+    EVP_MD *md;                 /* suite digest, fetched once */
+};
+
+/* env_name_ok - 1 if s is 1..max-1 bytes of [A-Za-z0-9._-] (envelope.c). */
+int env_name_ok(const char *s, size_t max);
+
+/* env_suite_by_name / env_suite_by_id - the row, or NULL. */
+const env_suite *env_suite_by_name(const char *name);
+const env_suite *env_suite_by_id(unsigned id);
+
+/* env_key_id - first 4 bytes (big-endian) of the suite digest of pk's
+ * public key: raw 32 bytes (Ed25519) or the uncompressed point (SM2). */
+gg_err env_key_id(const env_suite *s, EVP_PKEY *pk, uint32_t *id);
+
+/* env_agree - the 32-byte static shared secret of our kem key and the
+ * peer's: X25519, or the x-coordinate of d*Q on the SM2 curve. */
+gg_err env_agree(const env_suite *s, EVP_PKEY *ours, EVP_PKEY *peer, uint8_t out[32]);
+
+/* env_sign - sign tbs with our key; *siglen: in capacity, out length. */
+gg_err env_sign(const gg_env_keys *k, const uint8_t *tbs, size_t n, uint8_t *sig,
+                size_t *siglen);
+
+/* env_verify - GG_OK when sig is pk's signature of tbs. */
+gg_err env_verify(const gg_env_keys *k, EVP_PKEY *pk, const uint8_t *tbs, size_t n,
+                  const uint8_t *sig, size_t siglen);
+
+/* env_derive - the per-message key material (s->key_len bytes). */
+gg_err env_derive(const gg_env_keys *k, const uint8_t msg_id[16], const char *sender,
+                  const char *receiver, uint8_t key[ENV_KEY_MAX]);
+
+/* env_encrypt - pt (len) to out (len) and tag (s->tag_len), binding aad. */
+gg_err env_encrypt(const gg_env_keys *k, const uint8_t *key, const uint8_t *nonce,
+                   const uint8_t *aad, size_t aadlen, const uint8_t *pt, size_t len,
+                   uint8_t *out, uint8_t *tag);
+
+/* env_decrypt - check tag, then ct (len) to out (len). GG_ECRYPTO on a bad
+ * tag (nothing written to out for gm; GCM output is discarded by callers). */
+gg_err env_decrypt(const gg_env_keys *k, const uint8_t *key, const uint8_t *nonce,
+                   const uint8_t *aad, size_t aadlen, const uint8_t *ct, size_t len,
+                   uint8_t *out, const uint8_t *tag);
+
+#endif
