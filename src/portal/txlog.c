@@ -1,0 +1,188 @@
+/* txlog.c - transaction outcomes in a small SQLite file (txlog.h). */
+#include "portal/txlog.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+#define TX_BUSY_MS 2000
+#define TX_BODY_MAX (1 << 20)
+
+struct gg_txlog {
+    sqlite3 *db;
+};
+
+static const char sql_schema[] =
+    "CREATE TABLE IF NOT EXISTS tx("
+    " txid TEXT PRIMARY KEY, txn TEXT NOT NULL, created_ms INTEGER NOT NULL,"
+    " expiry_ms INTEGER NOT NULL, http_status INTEGER NOT NULL DEFAULT 0,"
+    " done_ms INTEGER NOT NULL DEFAULT 0, body TEXT) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS tx_created ON tx(created_ms);";
+
+/* terr - log and map an SQLite error. */
+static gg_err terr(sqlite3 *db, int rc, const char *op)
+{
+    gg_error("portal", "msg=\"transaction log failed\" op=%s rc=%d err=\"%s\"", op, rc,
+             db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    if ((rc & 0xff) == SQLITE_BUSY)
+        return GG_EBUSY;
+    if ((rc & 0xff) == SQLITE_FULL)
+        return GG_ENOSPC;
+    return GG_EIO;
+}
+
+/* gg_txlog_open - open, WAL, schema. */
+gg_err gg_txlog_open(const char *path, gg_txlog **out)
+{
+    gg_txlog *tl;
+    gg_err e = GG_OK;
+    int rc;
+
+    *out = NULL;
+    tl = calloc(1, sizeof *tl);
+    if (tl == NULL)
+        return GG_ENOMEM;
+    rc = sqlite3_open_v2(path, &tl->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(tl->db, TX_BUSY_MS);
+        rc = sqlite3_exec(tl->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL,
+                          NULL, NULL);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(tl->db, sql_schema, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        e = terr(tl->db, rc, "open");
+        gg_txlog_close(tl);
+        return e;
+    }
+    *out = tl;
+    return GG_OK;
+}
+
+/* gg_txlog_close - close; NULL is fine. */
+void gg_txlog_close(gg_txlog *tl)
+{
+    if (tl == NULL)
+        return;
+    sqlite3_close(tl->db);
+    free(tl);
+}
+
+/* run - prepare, bind text/int arguments by a tiny format, step once. fmt:
+ * 's' text, 'i' int64; args in order. */
+static gg_err run(gg_txlog *tl, const char *sql, const char *op, const char *fmt,
+                  const char *s1, const char *s2, const char *s3, int64_t i1, int64_t i2,
+                  int64_t i3)
+{
+    const char *ss[3] = { s1, s2, s3 };
+    int64_t is[3] = { i1, i2, i3 };
+    sqlite3_stmt *st = NULL;
+    int rc, col = 1, ns = 0, ni = 0;
+    gg_err e = GG_OK;
+
+    rc = sqlite3_prepare_v2(tl->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return terr(tl->db, rc, op);
+    for (const char *f = fmt; *f != '\0'; f++, col++) {
+        if (*f == 's')
+            sqlite3_bind_text(st, col, ss[ns++], -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_int64(st, col, is[ni++]);
+    }
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        e = terr(tl->db, rc, op);
+    sqlite3_finalize(st);
+    return e;
+}
+
+/* gg_txlog_begin - insert a pending record unless one exists. */
+gg_err gg_txlog_begin(gg_txlog *tl, const char *txid, const char *txn, int64_t created_ms,
+                      int64_t expiry_ms)
+{
+    static const char sql[] =
+        "INSERT OR IGNORE INTO tx(txid, txn, created_ms, expiry_ms) VALUES (?1, ?2, ?3, ?4)";
+
+    return run(tl, sql, "begin", "ssii", txid, txn, NULL, created_ms, expiry_ms, 0);
+}
+
+/* gg_txlog_finish - record the first outcome. */
+gg_err gg_txlog_finish(gg_txlog *tl, const char *txid, const char *txn, int http_status,
+                       const char *body, int64_t now_ms)
+{
+    static const char sql[] =
+        "INSERT INTO tx(txid, txn, created_ms, expiry_ms, http_status, done_ms, body)"
+        " VALUES (?1, ?2, ?4, ?4, ?5, ?4, ?3)"
+        " ON CONFLICT(txid) DO UPDATE SET http_status = excluded.http_status,"
+        " done_ms = excluded.done_ms, body = excluded.body WHERE tx.http_status = 0";
+
+    if (body != NULL && strlen(body) > TX_BODY_MAX)
+        body = NULL;
+    return run(tl, sql, "finish", "sssii", txid, txn, body, now_ms, http_status, 0);
+}
+
+/* gg_txlog_get - read one record. */
+gg_err gg_txlog_get(gg_txlog *tl, const char *txid, gg_txrec *out)
+{
+    static const char sql[] =
+        "SELECT txid, txn, created_ms, expiry_ms, http_status, done_ms, body FROM tx"
+        " WHERE txid = ?1";
+    sqlite3_stmt *st = NULL;
+    const unsigned char *t;
+    gg_err e = GG_OK;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    rc = sqlite3_prepare_v2(tl->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return terr(tl->db, rc, "get");
+    sqlite3_bind_text(st, 1, txid, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        e = GG_ENOTFOUND;
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        e = terr(tl->db, rc, "get");
+        goto out;
+    }
+    t = sqlite3_column_text(st, 0);
+    snprintf(out->txid, sizeof out->txid, "%s", t != NULL ? (const char *)t : "");
+    t = sqlite3_column_text(st, 1);
+    snprintf(out->txn, sizeof out->txn, "%s", t != NULL ? (const char *)t : "");
+    out->created_ms = sqlite3_column_int64(st, 2);
+    out->expiry_ms = sqlite3_column_int64(st, 3);
+    out->http_status = sqlite3_column_int(st, 4);
+    out->done_ms = sqlite3_column_int64(st, 5);
+    t = sqlite3_column_text(st, 6);
+    if (t != NULL) {
+        out->body = strdup((const char *)t);
+        if (out->body == NULL)
+            e = GG_ENOMEM;
+    }
+out:
+    sqlite3_finalize(st);
+    return e;
+}
+
+/* gg_txrec_clear - free what a record owns. */
+void gg_txrec_clear(gg_txrec *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+/* gg_txlog_prune - drop old records. */
+gg_err gg_txlog_prune(gg_txlog *tl, int64_t before_ms, int64_t *removed)
+{
+    gg_err e = run(tl, "DELETE FROM tx WHERE created_ms < ?1", "prune", "i", NULL, NULL, NULL,
+                   before_ms, 0, 0);
+
+    if (removed != NULL)
+        *removed = e == GG_OK ? sqlite3_changes(tl->db) : 0;
+    return e;
+}

@@ -1,0 +1,50 @@
+/* publisher.h - the utility's event publisher: outbox to the portal.
+ *
+ * One thread with its own marketing connection drains the outbox
+ * (marketing/ledger.h), which services fill in the same transaction as
+ * the effect an event announces. Each row is sealed as an EVENT envelope
+ * (msg_id = the event id, txn = the event type) and put durably on the
+ * transmission queue for the portal's "events" queue; only then is the
+ * row deleted. A crash between the two sends the event again with the
+ * same event_id (at least once; the receiver drops repeats). The same
+ * thread prunes the inbox past utility.inbox_retention_days and, every
+ * utility.bill_sweep_s, publishes bill.issued for bills issued since its
+ * mark (gg_marks "bill_issued", advanced in the same transaction) and marks
+ * unpaid bills past their due date overdue, each with a bill.overdue event
+ * in the same transaction.
+ */
+#ifndef GG_UTILITY_PUBLISHER_H
+#define GG_UTILITY_PUBLISHER_H
+
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/err.h"
+#include "envelope/envelope.h"
+#include "marketing/ledger.h"
+#include "transport/transport.h"
+
+typedef struct gg_publisher gg_publisher;
+
+/* gg_publisher_start - open a marketing connection (utility.marketing_db)
+ * and start the thread. t, keys, site and peer are borrowed and must
+ * outlive the publisher. */
+gg_err gg_publisher_start(const gg_config *cfg, gg_transport *t, const gg_env_keys *keys,
+                          const char *site, const char *peer, gg_publisher **out);
+
+/* gg_publisher_stop - stop the thread (within about 100 ms) and free; NULL
+ * is fine. */
+void gg_publisher_stop(gg_publisher *p);
+
+/* gg_event_json - the event body the portal delivers, as malloc'd compact
+ * JSON: {"event_id","type","occurred_at","source","data":{...}}. NULL on
+ * ENOMEM or when row->data is not a JSON object. */
+char *gg_event_json(const gg_outbox_row *row, const char *source);
+
+/* gg_publish_once - one pass of the publisher on m: seal and queue up to
+ * max outbox rows, deleting each after its put; *sent gets the count. For
+ * tests and `gridgate admin publish-outage`. */
+gg_err gg_publish_once(gg_mkt *m, gg_transport *t, const gg_env_keys *keys, const char *site,
+                       const char *peer, size_t max, size_t *sent);
+
+#endif
