@@ -28,6 +28,7 @@ typedef struct demo_opts {
     long long accounts;
     long long months;
     const char *suite;
+    const char *pg;         /* --pg CONNINFO: the utility reads PostgreSQL */
 } demo_opts;
 
 /* web_root - the web/ folder beside the build directory, else in the source tree. */
@@ -100,8 +101,9 @@ static int write_configs(const demo_opts *o)
              "peer_sign_pub = pki/portal.sign.pub\npeer_kem_pub = pki/portal.kem.pub\n"
              "token_key = pki/token.key\n\n"
              "[store]\npath = utility/store.db\n\n"
-             "[utility]\nworkers = 4\nmarketing_db = marketing.db\n",
-             p + 3, p + 1, o->suite);
+             "[utility]\nworkers = 4\nmarketing_db = marketing.db\n%s%s%s",
+             p + 3, p + 1, o->suite, o->pg ? "marketing_pg = " : "", o->pg ? o->pg : "",
+             o->pg ? "\n" : "");
     snprintf(path, sizeof path, "%s/utility.conf", o->dir);
     return write_file(path, text);
 }
@@ -144,6 +146,15 @@ static int demo_init(const demo_opts *o)
     if (e != GG_OK) {
         fprintf(stderr, "gridgate demo init: seeding %s: %s\n", path, gg_strerror(e));
         return 1;
+    }
+    if (o->pg) {
+        printf("copying %s into PostgreSQL ...\n", path);
+        fflush(stdout);
+        e = gg_seed_pg(path, o->pg);
+        if (e != GG_OK) {
+            fprintf(stderr, "gridgate demo init: seeding PostgreSQL: %s\n", gg_strerror(e));
+            return 1;
+        }
     }
     if (write_configs(o))
         return 1;
@@ -260,7 +271,7 @@ static int demo_run(const char *dir)
 
 int gg_cmd_demo(int argc, char **argv)
 {
-    demo_opts o = { NULL, 8080, 2000, 24, "intl" };
+    demo_opts o = { NULL, 8080, 2000, 24, "intl", NULL };
     int init = argc > 0 && strcmp(argv[0], "init") == 0;
     char path[PATH_MAX];
 
@@ -278,6 +289,8 @@ int gg_cmd_demo(int argc, char **argv)
             }
         } else if (strcmp(a, "--suite") == 0 && i + 1 < argc) {
             o.suite = argv[++i];
+        } else if (strcmp(a, "--pg") == 0 && i + 1 < argc) {
+            o.pg = argv[++i];
         } else if (!o.dir && a[0] != '-') {
             o.dir = a;
         } else {
@@ -286,7 +299,7 @@ int gg_cmd_demo(int argc, char **argv)
         }
     }
     if (init && !o.dir) {
-        fprintf(stderr, "usage: gridgate demo init DIR [--port-base P] [--accounts N] [--months M] [--suite intl]\n");
+        fprintf(stderr, "usage: gridgate demo init DIR [--port-base P] [--accounts N] [--months M] [--suite intl|gm] [--pg CONNINFO]\n");
         return 2;
     }
     if (!o.dir)

@@ -18,13 +18,26 @@ static const char usage[] =
     "\n"
     "  run -c FILE                      run one role (portal or utility) from its config\n"
     "  demo [DIR]                       both roles on this machine (initialises DIR, default ./demo)\n"
-    "  demo init DIR [--port-base P] [--accounts N] [--months M] [--suite intl]\n"
+    "  demo init DIR [--port-base P] [--accounts N] [--months M] [--suite intl|gm] [--pg CONNINFO]\n"
     "                                   write DIR/pki, DIR/portal.conf, DIR/utility.conf, DIR/marketing.db\n"
-    "  pki init DIR [--suite intl]      a CA and a certificate and keys for each site\n"
+    "  pki init DIR [--suite intl|gm]   a CA and a certificate and keys for each site\n"
     "  seed --db FILE --accounts N --months M [--seed S] [--end YYYY-MM]\n"
     "                                   a deterministic synthetic marketing database (SQLite)\n"
+    "  seed --pg CONNINFO (--accounts N --months M [--db FILE] | --db EXISTING)\n"
+    "                                   the same data in PostgreSQL (COPY)\n"
+    "  bench http --url URL --db FILE [--concurrency C] [--duration S] [--mix query=80,usage=15,pay=5]\n"
+    "                                   drive the portal API as bound citizens; latency and outcomes\n"
+    "  bench baseline -c UTILITY.conf --listen HOST:PORT\n"
+    "                                   the same API straight from the database (no gateway)\n"
+    "  prepare -c UTILITY.conf          pre-compute monthly usage summaries (gg_usage_monthly)\n"
     "  config check -c FILE             validate a config and print the effective values\n"
     "  config docs                      the table of every config key (Markdown)\n"
+    "  admin queues -c FILE             depth, oldest age, bytes, dead letters per queue\n"
+    "  admin dlq list|show ID|replay ID|purge [ID] -c FILE\n"
+    "                                   the dead-letter queue of the role's store\n"
+    "  admin channel -c FILE            the running role's channel: state, seqs, in flight, bytes\n"
+    "  admin probe-capacity -c UTILITY.conf [--seconds S] [--max C]\n"
+    "                                   the marketing database's throughput by concurrency, and its knee\n"
     "  version                          print the version\n";
 
 int gg_cli_parse_int(const char *s, long long min, long long max, long long *out)
@@ -135,6 +148,12 @@ int main(int argc, char **argv)
         return gg_cmd_seed(argc - 2, argv + 2);
     if (strcmp(cmd, "config") == 0)
         return gg_cmd_config(argc - 2, argv + 2);
+    if (strcmp(cmd, "bench") == 0)
+        return gg_cmd_bench(argc - 2, argv + 2);
+    if (strcmp(cmd, "prepare") == 0)
+        return gg_cmd_prepare(argc - 2, argv + 2);
+    if (strcmp(cmd, "admin") == 0)
+        return gg_cmd_admin(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         puts("gridgate 0.1.0");
         return 0;

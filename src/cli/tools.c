@@ -1,7 +1,9 @@
 /* tools.c - the offline subcommands: pki init, seed. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/clock.h"
@@ -43,7 +45,8 @@ int gg_cmd_pki(int argc, char **argv)
 int gg_cmd_seed(int argc, char **argv)
 {
     gg_seed_opts opts = { 0, 0, 1, NULL };
-    const char *db = NULL;
+    const char *db = NULL, *pg = NULL;
+    char tmp[64] = "";
     long long v;
 
     for (int i = 0; i < argc; i++) {
@@ -55,6 +58,8 @@ int gg_cmd_seed(int argc, char **argv)
         i++;
         if (strcmp(a, "--db") == 0)
             db = val;
+        else if (strcmp(a, "--pg") == 0)
+            pg = val;
         else if (strcmp(a, "--accounts") == 0 && gg_cli_parse_int(val, 1, 10000000, &v) == 0)
             opts.accounts = (int)v;
         else if (strcmp(a, "--months") == 0 && gg_cli_parse_int(val, 1, 120, &v) == 0)
@@ -69,15 +74,52 @@ int gg_cmd_seed(int argc, char **argv)
             return 2;
         }
     }
-    if (!db || !opts.accounts || !opts.months) {
-        fprintf(stderr, "usage: gridgate seed --db FILE --accounts N --months M [--seed S] [--end YYYY-MM]\n");
+    if (pg && db && access(db, F_OK) == 0 && !opts.accounts && !opts.months) {
+        /* copy an existing SQLite database into PostgreSQL */
+    } else if ((!db && !pg) || !opts.accounts || !opts.months) {
+        fprintf(stderr, "usage: gridgate seed --db FILE --accounts N --months M [--seed S] [--end YYYY-MM]\n"
+                        "       gridgate seed --pg CONNINFO --accounts N --months M [--db FILE] [...]\n"
+                        "       gridgate seed --pg CONNINFO --db EXISTING_FILE\n");
         return 2;
     }
     int64_t t0 = gg_mono_us();
-    gg_err e = gg_seed_sqlite(db, &opts);
-    if (e != GG_OK) {
-        fprintf(stderr, "gridgate seed: %s: %s\n", db, gg_strerror(e));
-        return 1;
+    gg_err e = GG_OK;
+    if (!db) {
+        int fd;
+        snprintf(tmp, sizeof tmp, "/tmp/gridgate-seed-XXXXXX");
+        fd = mkstemp(tmp);
+        if (fd < 0) {
+            fprintf(stderr, "gridgate seed: cannot create a temporary file\n");
+            return 1;
+        }
+        close(fd);
+        unlink(tmp);
+        db = tmp;
+    }
+    if (opts.accounts) {
+        e = gg_seed_sqlite(db, &opts);
+        if (e != GG_OK) {
+            fprintf(stderr, "gridgate seed: %s: %s\n", db, gg_strerror(e));
+            return 1;
+        }
+    }
+    if (pg) {
+        e = gg_seed_pg(db, pg);
+        if (tmp[0]) {
+            char side[80];
+            unlink(tmp);
+            snprintf(side, sizeof side, "%s-wal", tmp);
+            unlink(side);
+            snprintf(side, sizeof side, "%s-shm", tmp);
+            unlink(side);
+        }
+        if (e != GG_OK) {
+            fprintf(stderr, "gridgate seed: PostgreSQL: %s\n", gg_strerror(e));
+            return 1;
+        }
+        printf("seeded PostgreSQL from %s in %.1f s\n", tmp[0] ? "a fresh database" : db,
+               (double)(gg_mono_us() - t0) / 1e6);
+        return 0;
     }
     printf("seeded %s: %d accounts x %d months in %.1f s\n", db, opts.accounts, opts.months,
            (double)(gg_mono_us() - t0) / 1e6);

@@ -7,12 +7,16 @@
  */
 #include "marketing/marketing.h"
 
+#include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
+#include "marketing/mkt_int.h"
+#include "marketing/pg.h"
 
 #define MKT_BUSY_TIMEOUT_MS 5000
 
@@ -21,6 +25,11 @@ struct gg_mkt {
     sqlite3_stmt *st_account;
     sqlite3_stmt *st_bills;
     sqlite3_stmt *st_tariff;
+    sqlite3_stmt *st_usage_day;   /* prepared on first use */
+    sqlite3_stmt *st_usage_month;
+    int usage_prepared;           /* st_usage_month reads gg_usage_monthly */
+    int64_t usage_retry_ms;       /* when to look for gg_usage_monthly again */
+    mkt_pg *pg;                   /* set: every call goes to pg.c instead */
 };
 
 static const char sql_account[] =
@@ -156,10 +165,20 @@ out:
     return GG_OK;
 }
 
+/* gg_mkt_sqlite - the connection's SQLite handle, for the other files of
+ * the SQLite adapter (ledger.c); see mkt_int.h. */
+sqlite3 *gg_mkt_sqlite(gg_mkt *m)
+{
+    return m->db;
+}
+
 void gg_mkt_close(gg_mkt *m)
 {
     if (!m)
         return;
+    mkt_pg_close(m->pg);
+    sqlite3_finalize(m->st_usage_day);
+    sqlite3_finalize(m->st_usage_month);
     sqlite3_finalize(m->st_account);
     sqlite3_finalize(m->st_bills);
     sqlite3_finalize(m->st_tariff);
@@ -175,6 +194,8 @@ gg_err gg_mkt_account(gg_mkt *m, const char *account_no, gg_account *out)
 
     if (!account_no)
         return GG_EINVAL;
+    if (m->pg)
+        return mkt_pg_account(m->pg, account_no, out);
     sqlite3_bind_text(st, 1, account_no, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
@@ -216,6 +237,8 @@ gg_err gg_mkt_sample_account(gg_mkt *m, gg_account *out)
         "SELECT account_no FROM accounts WHERE status = 'active' ORDER BY account_no LIMIT 1",
     };
     gg_err err = GG_ENOTFOUND;
+    if (m->pg)
+        return mkt_pg_sample_account(m->pg, out);
     for (unsigned i = 0; i < 2 && err == GG_ENOTFOUND; i++) {
         sqlite3_stmt *st = NULL;
         char no[sizeof out->account_no];
@@ -267,6 +290,8 @@ gg_err gg_mkt_bills(gg_mkt *m, const char *account_no, const char *from, const c
     *n = 0;
     if (!account_no || !from || !to)
         return GG_EINVAL;
+    if (m->pg)
+        return mkt_pg_bills(m->pg, account_no, from, to, out, n);
     sqlite3_bind_text(st, 1, account_no, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, from, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 3, to, -1, SQLITE_TRANSIENT);
@@ -320,6 +345,8 @@ gg_err gg_mkt_tariff(gg_mkt *m, const char *code, gg_tariff *out)
 
     if (!code)
         return GG_EINVAL;
+    if (m->pg)
+        return mkt_pg_tariff(m->pg, code, out);
     memset(&t, 0, sizeof t);
     sqlite3_bind_text(st, 1, code, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
@@ -366,4 +393,164 @@ out:
     if (err == GG_OK)
         *out = t;
     return err;
+}
+
+static const char sql_usage_day[] =
+    "SELECT day, kwh_peak, kwh_valley FROM readings"
+    " WHERE account_no = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day LIMIT ?4";
+static const char sql_usage_month[] =
+    "SELECT substr(day, 1, 7), sum(kwh_peak), sum(kwh_valley) FROM readings"
+    " WHERE account_no = ?1 AND day >= ?2 || '-01' AND day <= ?3 || '-31'"
+    " GROUP BY 1 ORDER BY 1 LIMIT ?4";
+/* Months before meta.usage_monthly_through from the summaries of `gridgate
+ * prepare` (prepare.c), the rest summed from the readings. */
+static const char sql_usage_month_prep[] =
+    "SELECT period, kwh_peak, kwh_valley FROM gg_usage_monthly"
+    " WHERE account_no = ?1 AND period >= ?2 AND period <= ?3 AND period <"
+    "  coalesce((SELECT value FROM meta WHERE key = 'usage_monthly_through'), '0000-00')"
+    " UNION ALL "
+    "SELECT substr(day, 1, 7), sum(kwh_peak), sum(kwh_valley) FROM readings"
+    " WHERE account_no = ?1 AND day <= ?3 || '-31' AND day >= max(?2, coalesce((SELECT value"
+    "  FROM meta WHERE key = 'usage_monthly_through'), '0000-00')) || '-01'"
+    " GROUP BY 1 ORDER BY 1 LIMIT ?4";
+#define USAGE_PREP_RETRY_MS 60000   /* how often to look for the summaries again */
+
+/* gg_mkt_centi - kWh as a double to whole hundredths, half away from zero. */
+int64_t gg_mkt_centi(double kwh)
+{
+    return (int64_t)llround(kwh * 100.0);
+}
+
+gg_err gg_mkt_usage(gg_mkt *m, const char *account_no, int month, const char *from,
+                    const char *to, gg_usage **out, size_t *n)
+{
+    sqlite3_stmt **pst = month ? &m->st_usage_month : &m->st_usage_day;
+    gg_usage *v = NULL;
+    size_t len = 0;
+    gg_err err = GG_OK;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (!account_no || !from || !to)
+        return GG_EINVAL;
+    if (m->pg)
+        return mkt_pg_usage(m->pg, account_no, month, from, to, out, n);
+    if (month && !m->usage_prepared && gg_now_ms() >= m->usage_retry_ms) {
+        /* summaries may have appeared since: use them from now on */
+        sqlite3_stmt *p = NULL;
+
+        m->usage_retry_ms = gg_now_ms() + USAGE_PREP_RETRY_MS;
+        if (sqlite3_prepare_v3(m->db, sql_usage_month_prep, -1, SQLITE_PREPARE_PERSISTENT, &p,
+                               NULL) == SQLITE_OK) {
+            sqlite3_finalize(*pst);
+            *pst = p;
+            m->usage_prepared = 1;
+        }
+    }
+    if (!*pst) {
+        rc = sqlite3_prepare_v3(m->db, month ? sql_usage_month : sql_usage_day, -1,
+                                SQLITE_PREPARE_PERSISTENT, pst, NULL);
+        if (rc != SQLITE_OK)
+            return db_err(m->db, rc, "prepare usage");
+    }
+    v = malloc((GG_MKT_USAGE_MAX) * sizeof *v);
+    if (!v)
+        return GG_ENOMEM;
+    sqlite3_bind_text(*pst, 1, account_no, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(*pst, 2, from, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(*pst, 3, to, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(*pst, 4, GG_MKT_USAGE_MAX + 1);
+    for (;;) {
+        rc = sqlite3_step(*pst);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            err = db_err(m->db, rc, "usage");
+            goto out;
+        }
+        if (len == GG_MKT_USAGE_MAX) {
+            err = GG_ETOOBIG;
+            goto out;
+        }
+        err = copy_col(*pst, 0, v[len].period, sizeof v[len].period, "period");
+        if (err != GG_OK)
+            goto out;
+        v[len].peak_centi = gg_mkt_centi(sqlite3_column_double(*pst, 1));
+        v[len].valley_centi = gg_mkt_centi(sqlite3_column_double(*pst, 2));
+        len++;
+    }
+out:
+    sqlite3_reset(*pst);
+    sqlite3_clear_bindings(*pst);
+    if (err != GG_OK || len == 0) {
+        free(v);
+        return err;
+    }
+    *out = v;
+    *n = len;
+    return GG_OK;
+}
+
+gg_err gg_mkt_open_pg(const char *conninfo, const char *queries, gg_mkt **out)
+{
+    gg_mkt *m;
+    gg_err err;
+
+    *out = NULL;
+    if (!conninfo)
+        return GG_EINVAL;
+    m = calloc(1, sizeof *m);
+    if (!m)
+        return GG_ENOMEM;
+    err = mkt_pg_open(conninfo, queries, &m->pg);
+    if (err != GG_OK) {
+        free(m);
+        return err;
+    }
+    *out = m;
+    return GG_OK;
+}
+
+mkt_pg *gg_mkt_pg(gg_mkt *m)
+{
+    return m ? m->pg : NULL;
+}
+
+const char *gg_mkt_backend(const gg_mkt *m)
+{
+    return m->pg ? "pg" : "sqlite";
+}
+
+gg_err gg_mkt_accounts(gg_mkt *m, size_t max, char (**out)[33], size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    size_t len = 0;
+    gg_err err = GG_OK;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (m->pg)
+        return mkt_pg_accounts(m->pg, max, out, n);
+    rc = sqlite3_prepare_v2(m->db, "SELECT account_no FROM accounts WHERE status = 'active'"
+                                   " ORDER BY account_no LIMIT ?1", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return db_err(m->db, rc, "accounts");
+    *out = calloc(max ? max : 1, sizeof **out);
+    if (!*out) {
+        sqlite3_finalize(st);
+        return GG_ENOMEM;
+    }
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+    while (err == GG_OK && len < max && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        err = copy_col(st, 0, (*out)[len++], sizeof (*out)[0], "account_no");
+    sqlite3_finalize(st);
+    if (err != GG_OK) {
+        free(*out);
+        *out = NULL;
+        return err;
+    }
+    *n = len;
+    return GG_OK;
 }

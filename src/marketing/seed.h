@@ -26,4 +26,10 @@ typedef struct gg_seed_opts {
  * partly written file is removed. accounts <= 1,000,000. */
 gg_err gg_seed_sqlite(const char *path, const gg_seed_opts *opts);
 
+/* gg_seed_pg - copy every table of the SQLite marketing database at
+ * sqlite_path into the PostgreSQL database at conninfo (same columns, keys
+ * and indexes; COPY, one transaction). GG_EEXISTS if one of the tables
+ * already exists there (nothing written), GG_EIO for other failures. */
+gg_err gg_seed_pg(const char *sqlite_path, const char *conninfo);
+
 #endif

@@ -19,6 +19,7 @@
 
 #define BILLS_PREFIX "/api/v1/accounts/"
 #define BILLS_SUFFIX "/bills"
+#define USAGE_SUFFIX "/usage"
 
 /* gg_api_status_ok - set st to "acceptable". */
 void gg_api_status_ok(gg_api_status *st)
@@ -174,7 +175,12 @@ static void route_bills(gg_api_method m, const char *rest, gg_api_route *r,
     const char *slash = strchr(rest, '/');
     size_t n;
 
-    if (slash == NULL || strcmp(slash, BILLS_SUFFIX) != 0) {
+    if (slash != NULL && strcmp(slash, "/payments") == 0) {
+        gg_api_route_payments(m, rest, r, st);  /* api_pay.c */
+        return;
+    }
+    if (slash == NULL ||
+        (strcmp(slash, BILLS_SUFFIX) != 0 && strcmp(slash, USAGE_SUFFIX) != 0)) {
         gg_api_fail(st, 404, "not_found", "no such resource");
         return;
     }
@@ -186,7 +192,8 @@ static void route_bills(gg_api_method m, const char *rest, gg_api_route *r,
     }
     memcpy(r->account_no, rest, n);
     r->account_no[n] = '\0';
-    set_route(r, GG_ROUTE_BILLS, m, GG_M_GET, "GET", st);
+    set_route(r, strcmp(slash, BILLS_SUFFIX) == 0 ? GG_ROUTE_BILLS : GG_ROUTE_USAGE, m,
+              GG_M_GET, "GET", st);
 }
 
 /* gg_api_match - match the public listener's routes. */
@@ -199,11 +206,16 @@ void gg_api_match(gg_api_method m, const char *path, gg_api_route *r, gg_api_sta
     if (decode_path(path, p, sizeof p, st) != 0)
         return;
     if (strcmp(p, "/api/v1/bindings") == 0) {
-        set_route(r, GG_ROUTE_BINDINGS, m, GG_M_POST, "POST", st);
+        set_route(r, m == GG_M_DELETE ? GG_ROUTE_UNBIND : GG_ROUTE_BINDINGS, m,
+                  GG_M_POST | GG_M_DELETE, "POST, DELETE", st);
         return;
     }
     if (strncmp(p, BILLS_PREFIX, strlen(BILLS_PREFIX)) == 0) {
         route_bills(m, p + strlen(BILLS_PREFIX), r, st);
+        return;
+    }
+    if (strncmp(p, "/api/v1/transactions/", 21) == 0) {
+        gg_api_route_transaction(m, p + 21, r, st);  /* api_pay.c */
         return;
     }
     if (strcmp(p, "/healthz") == 0) {
@@ -439,6 +451,18 @@ static int check_known_fields(json_t *obj, const char *const *names, gg_api_stat
     return 0;
 }
 
+/* gg_api_parse_unbind - the token of a DELETE /api/v1/bindings. */
+void gg_api_parse_unbind(const char *token, json_t **payload, gg_api_status *st)
+{
+    *payload = NULL;
+    gg_api_check_token(token, st);
+    if (st->code != NULL)
+        return;
+    *payload = json_pack("{s:s}", "binding_token", token);
+    if (*payload == NULL)
+        gg_api_fail(st, 500, "internal", "out of memory");
+}
+
 /* gg_api_parse_bind - validate a bindings body into a clean payload. */
 void gg_api_parse_bind(const char *body, size_t len, size_t max_body, json_t **payload,
                        gg_api_status *st)
@@ -607,7 +631,7 @@ void gg_api_parse_reply(const void *pt, size_t len, int *status, char **body,
         gg_api_fail(st, 502, "bad_gateway", "the utility's reply has an invalid status");
         goto out;
     }
-    *body = json_dumps(b, JSON_COMPACT);
+    *body = json_dumps(b, JSON_COMPACT | JSON_REAL_PRECISION(12));
     if (*body == NULL) {
         gg_api_fail(st, 500, "internal", "out of memory");
         goto out;

@@ -21,6 +21,8 @@
 #define GG_API_FILE_MAX 64         /* static file name */
 #define GG_API_RANGE_MAX 120       /* longest bills range, months */
 #define GG_API_MSG_MAX 160
+#define GG_API_USAGE_DAYS_MAX 366  /* longest usage range by day */
+#define GG_API_USAGE_MONTHS_MAX 120 /* longest usage range by month */
 
 typedef struct gg_api_status {
     int http;                      /* 200 when the request is acceptable */
@@ -33,7 +35,8 @@ typedef enum gg_api_method {
     GG_M_GET = 1,
     GG_M_HEAD = 2,
     GG_M_POST = 4,
-    GG_M_OTHER = 8,                /* PUT, DELETE, OPTIONS, ... */
+    GG_M_OTHER = 8,                /* PUT, OPTIONS, ... */
+    GG_M_DELETE = 16,
 } gg_api_method;
 
 typedef enum gg_api_route_id {
@@ -43,13 +46,18 @@ typedef enum gg_api_route_id {
     GG_ROUTE_HEALTHZ,              /* GET /healthz */
     GG_ROUTE_STATIC,               /* GET / and files directly in web_root */
     GG_ROUTE_METRICS,              /* GET /metrics (admin listener only) */
+    GG_ROUTE_USAGE,                /* GET /api/v1/accounts/{account_no}/usage */
+    GG_ROUTE_PAYMENTS,             /* POST /api/v1/accounts/{account_no}/payments (api_pay.c) */
+    GG_ROUTE_TRANSACTION,          /* GET /api/v1/transactions/{transaction_id} (api_pay.c) */
+    GG_ROUTE_UNBIND,               /* DELETE /api/v1/bindings (X-Binding-Token) */
 } gg_api_route_id;
 
 typedef struct gg_api_route {
     gg_api_route_id id;
     const char *allow;                          /* methods for the Allow header */
-    char account_no[GG_API_ACCOUNT_MAX + 1];    /* GG_ROUTE_BILLS */
+    char account_no[GG_API_ACCOUNT_MAX + 1];    /* GG_ROUTE_BILLS, GG_ROUTE_USAGE */
     char file[GG_API_FILE_MAX + 1];             /* GG_ROUTE_STATIC: name in web_root */
+    char txid[33];                              /* GG_ROUTE_TRANSACTION: 32 lower-case hex */
 } gg_api_route;
 
 /* gg_api_status_ok - set st to "acceptable" (200, no code). */
@@ -99,6 +107,11 @@ void gg_api_check_token(const char *token, gg_api_status *st);
 void gg_api_parse_bind(const char *body, size_t len, size_t max_body, json_t **payload,
                        gg_api_status *st);
 
+/* gg_api_parse_unbind - DELETE /api/v1/bindings: the X-Binding-Token
+ * header value (NULL when absent), checked as gg_api_check_token. On
+ * success *payload is a new {"binding_token"} (caller json_decrefs). */
+void gg_api_parse_unbind(const char *token, json_t **payload, gg_api_status *st);
+
 /* gg_api_parse_bills - validate a bills query: token (header value or
  * NULL), query string (may be NULL), now_ms for the default range (the 12
  * months ending with the current one; a missing "to" is the current month,
@@ -106,6 +119,56 @@ void gg_api_parse_bind(const char *body, size_t len, size_t max_body, json_t **p
  * {"binding_token","account_no","from","to"} (caller json_decrefs). */
 void gg_api_parse_bills(const char *account_no, const char *query, const char *token,
                         int64_t now_ms, json_t **payload, gg_api_status *st);
+
+/* gg_api_parse_usage - validate a usage query: token as for bills; query
+ * granularity=day|month (default month), from and to as YYYY-MM-DD (day)
+ * or YYYY-MM (month). Defaults: to is today / the current month (local
+ * time of now_ms), from 29 days / 11 months before to. At most
+ * GG_API_USAGE_DAYS_MAX days or GG_API_USAGE_MONTHS_MAX months. On success
+ * *payload is a new {"binding_token","account_no","granularity","from","to"}. */
+void gg_api_parse_usage(const char *account_no, const char *query, const char *token,
+                        int64_t now_ms, json_t **payload, gg_api_status *st);
+
+/* gg_api_parse_day - "YYYY-MM-DD", a real date of year 1970..9999, to days
+ * since 1970-01-01. Returns 0 or -1. */
+int gg_api_parse_day(const char *s, long *day);
+
+/* gg_api_format_day - days since 1970-01-01 to "YYYY-MM-DD" (out >= 11). */
+void gg_api_format_day(long day, char out[11]);
+
+/* --- api_pay.c: payments and transaction status -------------------- */
+#define GG_API_PAY_REF_MAX 64      /* payment_ref: 1..64 of [0-9A-Za-z._:-] */
+#define GG_API_BILL_ID_MAX 39      /* bill_id: 1..39 of [0-9A-Za-z._:-] */
+#define GG_API_AMOUNT_MAX 100000000000LL  /* amount_fen upper bound (1e9 yuan) */
+
+/* gg_api_route_payments - rest is "{account_no}/payments" (after the
+ * accounts prefix): GG_ROUTE_PAYMENTS, POST only. */
+void gg_api_route_payments(gg_api_method m, const char *rest, gg_api_route *r,
+                           gg_api_status *st);
+
+/* gg_api_route_transaction - id is what follows "/api/v1/transactions/":
+ * exactly 32 hex digits (any case; r->txid gets lower case), GET/HEAD. Else
+ * 400 invalid_parameter. */
+void gg_api_route_transaction(gg_api_method m, const char *id, gg_api_route *r,
+                              gg_api_status *st);
+
+/* gg_api_parse_pay - validate a payment: token as for bills, body of len
+ * bytes {"bill_id","amount_fen","payment_ref"} (exactly these; amount_fen
+ * a JSON integer). 400 invalid_amount for zero or negative or above
+ * GG_API_AMOUNT_MAX, 400 invalid_parameter for the rest, 413 too_large. On
+ * success *payload is a new {"binding_token","account_no","bill_id",
+ * "amount_fen","payment_ref"} (caller json_decrefs). */
+void gg_api_parse_pay(const char *account_no, const char *token, const char *body, size_t len,
+                      size_t max_body, json_t **payload, gg_api_status *st);
+
+/* gg_api_tx_json - the body of GET /api/v1/transactions/{id} as malloc'd
+ * JSON: status "pending" while no reply came and now_ms is before
+ * expiry_ms + grace_ms, "expired" after that or when the utility answered
+ * 504 expired, else "completed" with http_status and result (the reply
+ * body, parsed). result_json may be NULL. */
+char *gg_api_tx_json(const char *txid, const char *txn, int64_t created_ms, int64_t expiry_ms,
+                     int http_status, int64_t done_ms, const char *result_json, int64_t now_ms,
+                     int64_t grace_ms);
 
 /* gg_api_parse_reply - a reply payload {"status":N,"body":{...}} from the
  * utility: *status gets N (100..599) and *body a malloc'd compact JSON

@@ -27,6 +27,8 @@ typedef struct gg_pending {
     int64_t start_us;                /* gg_mono_us at arrival, for the log line */
     char method[8];
     char log_path[96];               /* already masked (gg_api_log_path) */
+    uint8_t req_hash[32];            /* gg_env_hash of the request sent; the
+                                      * reply must carry it */
     struct gg_pending *next;         /* hash chain; table-private */
 } gg_pending;
 

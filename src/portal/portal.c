@@ -3,8 +3,9 @@
  * gg_portal_run builds one libevent base holding: the public HTTP listener
  * (http.listen: the API and the web page), the admin listener
  * (admin.listen, loopback only), the replies drain event that the store's
- * watcher wakes, and SIGINT/SIGTERM handlers. Everything runs on the one
- * loop thread, so no locks. Every request gets one log line (method, path
+ * watcher wakes, SIGINT/SIGTERM handlers and a SIGHUP handler (reload of
+ * the channel's certificates). Everything runs on the one loop thread, so
+ * no locks. Every request gets one log line (method, path
  * without query with the account masked, status, duration) and never the
  * token or personal data. Stop: close listeners, answer waiting calls 503,
  * let the answers flush, then close the transport.
@@ -25,8 +26,11 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "audit/audit.h"
 #include "core/log.h"
 #include "portal/portal_int.h"
+#include "portal/shed.h"
+#include "portal/push.h"
 
 #define HEADERS_MAX 16384           /* request line plus headers, bytes */
 #define BODY_SLACK (1u << 20)       /* bodies this much over max_body still get a JSON 413 */
@@ -108,7 +112,7 @@ static gg_api_method method_of(struct evhttp_request *req, char name[8])
     case EVHTTP_REQ_HEAD: strcpy(name, "HEAD"); return GG_M_HEAD;
     case EVHTTP_REQ_POST: strcpy(name, "POST"); return GG_M_POST;
     case EVHTTP_REQ_PUT: strcpy(name, "PUT"); break;
-    case EVHTTP_REQ_DELETE: strcpy(name, "DELETE"); break;
+    case EVHTTP_REQ_DELETE: strcpy(name, "DELETE"); return GG_M_DELETE;
     case EVHTTP_REQ_OPTIONS: strcpy(name, "OPTIONS"); break;
     case EVHTTP_REQ_TRACE: strcpy(name, "TRACE"); break;
     case EVHTTP_REQ_CONNECT: strcpy(name, "CONNECT"); break;
@@ -145,6 +149,22 @@ static void handle_bind(gg_portal *p, struct evhttp_request *req, const gg_reqin
     json_decref(payload);
 }
 
+/* handle_unbind - DELETE /api/v1/bindings: revoke the X-Binding-Token. */
+static void handle_unbind(gg_portal *p, struct evhttp_request *req, const gg_reqinfo *ri)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    json_t *payload = NULL;
+    gg_api_status st;
+
+    gg_api_parse_unbind(evhttp_find_header(in, "X-Binding-Token"), &payload, &st);
+    if (st.code != NULL) {
+        gg_portal_respond_error(p, req, ri, &st, NULL, 0);
+        return;
+    }
+    gg_portal_relay(p, req, ri, "unbind", payload);
+    json_decref(payload);
+}
+
 /* handle_bills - GET /api/v1/accounts/{account_no}/bills. */
 static void handle_bills(gg_portal *p, struct evhttp_request *req, const gg_reqinfo *ri,
                          const gg_api_route *r, const char *query)
@@ -160,6 +180,24 @@ static void handle_bills(gg_portal *p, struct evhttp_request *req, const gg_reqi
         return;
     }
     gg_portal_relay(p, req, ri, "bills.query", payload);
+    json_decref(payload);
+}
+
+/* handle_usage - GET /api/v1/accounts/{account_no}/usage. */
+static void handle_usage(gg_portal *p, struct evhttp_request *req, const gg_reqinfo *ri,
+                         const gg_api_route *r, const char *query)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *token = evhttp_find_header(in, "X-Binding-Token");
+    json_t *payload = NULL;
+    gg_api_status st;
+
+    gg_api_parse_usage(r->account_no, query, token, gg_now_ms(), &payload, &st);
+    if (st.code != NULL) {
+        gg_portal_respond_error(p, req, ri, &st, NULL, 0);
+        return;
+    }
+    gg_portal_relay(p, req, ri, "usage.query", payload);
     json_decref(payload);
 }
 
@@ -204,8 +242,20 @@ static void on_request(struct evhttp_request *req, void *arg)
     case GG_ROUTE_BINDINGS:
         handle_bind(p, req, &ri);
         break;
+    case GG_ROUTE_UNBIND:
+        handle_unbind(p, req, &ri);
+        break;
     case GG_ROUTE_BILLS:
         handle_bills(p, req, &ri, &r, query);
+        break;
+    case GG_ROUTE_USAGE:
+        handle_usage(p, req, &ri, &r, query);
+        break;
+    case GG_ROUTE_PAYMENTS:
+        gg_portal_handle_payment(p, req, &ri, &r);  /* tx.c */
+        break;
+    case GG_ROUTE_TRANSACTION:
+        gg_portal_handle_transaction(p, req, &ri, &r);
         break;
     default:
         gg_api_fail(&st, 404, "not_found", "no such resource");
@@ -239,6 +289,16 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     if (p->ev_poll != NULL)
         event_del(p->ev_poll);
     event_base_loopexit(p->base, &tv);
+}
+
+/* on_hup - SIGHUP: reload the channel's certificates and keys. */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    gg_portal *p = arg;
+
+    (void)sig;
+    (void)what;
+    gg_channel_reload(p->t != NULL ? gg_transport_channel(p->t) : NULL);
 }
 
 /* split_listen - "host:port" or "[v6]:port" into host and port. */
@@ -383,6 +443,8 @@ static gg_err load_keys(gg_portal *p)
     kc.peer_kem_pub = gg_config_str(p->cfg, "security.peer_kem_pub");
     err[0] = '\0';
     e = gg_env_keys_load(&kc, &p->keys, err, sizeof err);
+    if (e == GG_OK)
+        e = gg_env_keys_rotation_config(p->keys, p->cfg, err, sizeof err);
     if (e != GG_OK)
         gg_error("portal", "msg=\"cannot load envelope keys\" err=%s reason=\"%s\"",
                  gg_errname(e), err);
@@ -426,11 +488,14 @@ static gg_err setup_events(gg_portal *p)
 
     p->ev_int = evsignal_new(p->base, SIGINT, on_signal, p);
     p->ev_term = evsignal_new(p->base, SIGTERM, on_signal, p);
+    p->ev_hup = evsignal_new(p->base, SIGHUP, on_hup, p);
     p->ev_replies = event_new(p->base, -1, 0, gg_portal_on_replies, p);
     p->ev_poll = event_new(p->base, -1, EV_PERSIST, gg_portal_on_replies, p);
-    if (p->ev_int == NULL || p->ev_term == NULL || p->ev_replies == NULL || p->ev_poll == NULL)
+    if (p->ev_int == NULL || p->ev_term == NULL || p->ev_hup == NULL || p->ev_replies == NULL ||
+        p->ev_poll == NULL)
         return GG_ENOMEM;
     if (event_add(p->ev_int, NULL) != 0 || event_add(p->ev_term, NULL) != 0 ||
+        event_add(p->ev_hup, NULL) != 0 ||
         event_add(p->ev_poll, &poll) != 0)
         return GG_EIO;
     e = gg_store_watch(gg_transport_store(p->t), GG_Q_REPLIES, gg_portal_watch, p);
@@ -462,16 +527,23 @@ static void teardown(gg_portal *p)
     }
     /* The transport first: its threads may still activate ev_replies. */
     gg_transport_close(p->t);
+    gg_push_stop(p->push);  /* after the transport: its watcher may still wake push */
+    gg_portal_tx_close(p);
     if (p->ev_int != NULL)
         event_free(p->ev_int);
     if (p->ev_term != NULL)
         event_free(p->ev_term);
+    if (p->ev_hup != NULL)
+        event_free(p->ev_hup);
     if (p->ev_replies != NULL)
         event_free(p->ev_replies);
     if (p->ev_poll != NULL)
         event_free(p->ev_poll);
     gg_pending_free(p->pending);
+    gg_shed_free(p->shed);
     gg_env_keys_free(p->keys);
+    gg_replay_close(p->replay);
+    gg_audit_close(p->audit);
     if (p->web_fd >= 0)
         close(p->web_fd);
     if (p->base != NULL)
@@ -499,9 +571,17 @@ gg_err gg_portal_run(const gg_config *cfg)
     e = load_keys(p);
     if (e != GG_OK)
         goto out;
+    e = gg_replay_open_config(cfg, &p->replay);
+    if (e == GG_OK)
+        e = gg_audit_open_config(cfg, &p->audit);
+    if (e != GG_OK) {
+        e = e == GG_ENOMEM ? e : GG_ECONFIG;
+        goto out;
+    }
     p->pending = gg_pending_new(GG_PORTAL_MAX_PENDING);
+    p->shed = gg_shed_new(gg_config_bool(cfg, "http.shed"), p->timeout_ms);
     p->base = event_base_new();
-    if (p->pending == NULL || p->base == NULL) {
+    if (p->pending == NULL || p->base == NULL || p->shed == NULL) {
         e = GG_ENOMEM;
         goto out;
     }
@@ -517,6 +597,12 @@ gg_err gg_portal_run(const gg_config *cfg)
         goto out;
     }
     e = setup_events(p);
+    if (e != GG_OK)
+        goto out;
+    e = gg_portal_tx_open(p);  /* tx.c: transaction outcomes */
+    if (e != GG_OK)
+        goto out;
+    e = gg_push_start(cfg, p->base, gg_transport_store(p->t), p->keys, p->peer, &p->push);
     if (e != GG_OK)
         goto out;
     gg_info("portal", "msg=\"running\" site=%s peer=%s timeout_ms=%lld", p->site, p->peer,

@@ -17,6 +17,7 @@
 
 #include "core/config.h"
 #include "envelope/envelope.h"
+#include "envelope/replay.h"
 #include "portal/api.h"
 #include "portal/pending.h"
 #include "transport/transport.h"
@@ -24,6 +25,13 @@
 #define GG_PORTAL_MAX_PENDING 10000     /* waiting calls; 503 above */
 #define GG_PORTAL_DRAIN_BATCH 256       /* replies per turn of the loop */
 #define GG_PORTAL_STATUS_MAX 600
+
+/* Why a reply was refused (gridgate_rejects_total{reason}), relay.c. */
+typedef enum gg_portal_reject {
+    GG_PREJ_MALFORMED = 0, GG_PREJ_CRYPTO, GG_PREJ_NOT_FOR_US, GG_PREJ_TOO_BIG,
+    GG_PREJ_WRONG_KIND, GG_PREJ_WRONG_SENDER, GG_PREJ_STALE, GG_PREJ_FUTURE, GG_PREJ_REPLAY,
+    GG_PREJ_REPLAY_FULL, GG_PREJ_REQUEST_HASH, GG_PREJ_OTHER, GG_PREJ_COUNT
+} gg_portal_reject;
 
 typedef struct gg_portal_counters {
     uint64_t http[GG_PORTAL_STATUS_MAX];  /* answers by status (public listener) */
@@ -34,6 +42,7 @@ typedef struct gg_portal_counters {
     uint64_t replies_answered;            /* replies matched to a waiting call */
     uint64_t replies_no_caller;           /* replies whose call was gone */
     uint64_t replies_rejected;            /* replies that failed to open or parse */
+    uint64_t rejects[GG_PREJ_COUNT];      /* replies refused, by reason */
     uint64_t clients_gone;                /* callers that hung up while waiting */
 } gg_portal_counters;
 
@@ -54,11 +63,14 @@ typedef struct gg_portal {
     struct evhttp_bound_socket *admin_sock;
     struct event *ev_int;
     struct event *ev_term;
+    struct event *ev_hup;                 /* SIGHUP: reload channel certificates */
     struct event *ev_replies;             /* activated by the store watcher */
     struct event *ev_poll;                /* periodic drain, in case a wake-up was missed */
     struct event *ev_exit;
     gg_transport *t;
     gg_env_keys *keys;
+    struct gg_replay *replay;             /* freshness and replay of replies */
+    struct gg_audit *audit;               /* every message's fate (audit/audit.h) */
     gg_pending_table *pending;
     int web_fd;                           /* directory fd of http.web_root, or -1 */
     const char *site;
@@ -69,6 +81,11 @@ typedef struct gg_portal {
     size_t max_body;
     int stopping;
     gg_portal_counters c;
+    struct gg_txlog *txlog;               /* transaction outcomes (txlog.h) */
+    struct event *ev_txprune;             /* hourly pruning of txlog */
+    int64_t tx_retention_ms;
+    struct gg_push *push;                 /* webhook delivery of events (push.h) */
+    struct gg_shed *shed;                 /* load shedding (shed.h) */
 } gg_portal;
 
 /* portal.c */
@@ -90,12 +107,35 @@ const char *gg_portal_channel_state(gg_portal *p);
  * on any failure. Does not take payload. */
 void gg_portal_relay(gg_portal *p, struct evhttp_request *req, const gg_reqinfo *ri,
                      const char *txn, json_t *payload);
+/* gg_portal_write_rejects - gridgate_rejects_total{reason} as Prometheus text. */
+void gg_portal_write_rejects(gg_portal *p, struct evbuffer *b);
 /* gg_portal_on_replies - event callback: drain the replies queue. */
 void gg_portal_on_replies(evutil_socket_t fd, short what, void *arg);
 /* gg_portal_watch - store watcher: wake the loop (any thread). */
 void gg_portal_watch(void *arg, const char *queue);
 /* gg_portal_fail_all - answer every waiting call 503 (at stop). */
 void gg_portal_fail_all(gg_portal *p);
+
+/* tx.c - payments and transaction status */
+/* gg_portal_tx_begun - record a relayed request as pending. */
+void gg_portal_tx_begun(gg_portal *p, const char *txid, const char *txn, int64_t created_ms,
+                        int64_t expiry_ms);
+/* gg_portal_tx_done - record a reply's outcome (body may be NULL). */
+void gg_portal_tx_done(gg_portal *p, const char *txid, const char *txn, int status,
+                       const char *body);
+/* gg_portal_tx_reply - parse a reply payload and record it (no caller). */
+void gg_portal_tx_reply(gg_portal *p, const char *txid, const char *txn, const void *pt,
+                        size_t ptlen);
+/* gg_portal_handle_payment - POST /api/v1/accounts/{account_no}/payments. */
+void gg_portal_handle_payment(gg_portal *p, struct evhttp_request *req, const gg_reqinfo *ri,
+                              const gg_api_route *r);
+/* gg_portal_handle_transaction - GET /api/v1/transactions/{id}. */
+void gg_portal_handle_transaction(gg_portal *p, struct evhttp_request *req,
+                                  const gg_reqinfo *ri, const gg_api_route *r);
+/* gg_portal_tx_open - open portal.tx_db and its pruning timer. */
+gg_err gg_portal_tx_open(gg_portal *p);
+/* gg_portal_tx_close - close both; safe if never opened. */
+void gg_portal_tx_close(gg_portal *p);
 
 /* web.c */
 /* gg_portal_static - serve r->file from web_root. */

@@ -9,13 +9,18 @@
  * transaction id), or the stop (503). If the client hangs up first, the
  * connection's close callback forgets the call and a later reply is just
  * acknowledged. Replies are drained from the local "replies" queue when
- * the store's watcher wakes ev_replies, once at start-up and every second;
- * each one is acknowledged after it is handled, whatever the outcome,
- * because a reply that cannot be opened now never will be.
+ * the store's watcher wakes ev_replies, once at start-up and every second:
+ * a batch is read, each reply handled, then the batch removed in one commit,
+ * whatever each outcome, because a reply that cannot be opened now never
+ * will be. A reply is
+ * refused (counted in gridgate_rejects_total{reason}, its call left to time
+ * out) unless it opens, comes from the peer, is fresh and not a replay
+ * (replay.h), and carries the hash of the request its call sent.
  */
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +28,10 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "audit/audit.h"
 #include "core/rand.h"
 #include "portal/portal_int.h"
+#include "portal/shed.h"
 
 /* reqinfo_of - the log facts of a parked call. */
 static void reqinfo_of(const gg_pending *pd, gg_reqinfo *ri, char txid[33])
@@ -111,8 +118,22 @@ void gg_portal_relay(gg_portal *p, struct evhttp_request *req, const gg_reqinfo 
     gg_env_hdr h;
     char *pt = NULL;
     char txid[33];
+    int retry_after = 0;
     gg_err e;
 
+    /* outstanding: relayed and not yet answered, whether or not the caller
+     * still waits (a call that timed out is still queued at the utility) */
+    uint64_t back = p->c.replies_answered + p->c.replies_no_caller + p->c.replies_rejected;
+    size_t outstanding = p->c.relayed > back ? (size_t)(p->c.relayed - back) : 0;
+
+    if (strcmp(gg_transport_request_queue(txn), GG_Q_REQUESTS) == 0 &&
+        gg_shed_check(p->shed, outstanding, gg_mono_us(), &retry_after)) {
+        /* more is waiting than the utility answers within the budget */
+        refuse(p, req, ri, 503, "overloaded",
+               "the utility is answering slower than requests arrive; retry after the "
+               "indicated time", retry_after);
+        return;
+    }
     memset(&h, 0, sizeof h);
     h.kind = GG_ENV_REQUEST;
     gg_new_id(h.msg_id);
@@ -137,6 +158,10 @@ void gg_portal_relay(gg_portal *p, struct evhttp_request *req, const gg_reqinfo 
         goto out;
     }
     e = gg_pending_add(p->pending, h.corr_id, &pd);
+    if (e == GG_OK && gg_env_hash(p->keys, env.data, env.len, pd->req_hash) != GG_OK) {
+        gg_pending_remove(p->pending, pd);
+        e = GG_ECRYPTO;
+    }
     if (e == GG_EFULL) {
         p->c.relay_full++;
         refuse(p, req, ri, 503, "unavailable", "too many calls are waiting; retry shortly", 1);
@@ -152,7 +177,8 @@ void gg_portal_relay(gg_portal *p, struct evhttp_request *req, const gg_reqinfo 
         refuse(p, req, ri, 500, "internal", "out of memory", 0);
         goto out;
     }
-    e = gg_transport_send(p->t, GG_Q_REQUESTS, env.data, env.len, h.expiry_ms);
+    e = gg_transport_send(p->t, gg_transport_request_queue(txn), env.data, env.len,
+                          h.expiry_ms);
     if (e != GG_OK) {
         forget(p, pd);
         if (e == GG_EFULL) {
@@ -180,6 +206,8 @@ void gg_portal_relay(gg_portal *p, struct evhttp_request *req, const gg_reqinfo 
     if (pd->conn != NULL)
         evhttp_connection_set_closecb(pd->conn, on_close, pd);
     p->c.relayed++;
+    gg_audit_note(p->audit, "sent", h.msg_id, txn, NULL);
+    gg_portal_tx_begun(p, txid, txn, h.created_ms, h.expiry_ms);  /* tx.c */
     gg_debug("portal", "msg=\"request queued\" txid=%s txn=%s bytes=%zu", txid, txn, env.len);
 out:
     if (pt != NULL) {
@@ -187,6 +215,86 @@ out:
         free(pt);
     }
     gg_buf_free(&env);
+}
+
+/* gg_portal_write_rejects - replies refused, by reason, and the audit log's state. */
+void gg_portal_write_rejects(gg_portal *p, struct evbuffer *b)
+{
+    static const char *const names[GG_PREJ_COUNT] = {
+        "malformed", "crypto", "not_for_us", "too_big", "wrong_kind", "wrong_sender", "stale",
+        "future", "replay", "replay_full", "request_hash", "other",
+    };
+    int i;
+
+    evbuffer_add_printf(b, "# HELP gridgate_rejects_total Replies refused before reaching a "
+                        "call, by reason.\n# TYPE gridgate_rejects_total counter\n");
+    for (i = 0; i < GG_PREJ_COUNT; i++)
+        evbuffer_add_printf(b, "gridgate_rejects_total{reason=\"%s\"} %llu\n", names[i],
+                            (unsigned long long)p->c.rejects[i]);
+    if (p->audit != NULL) {
+        gg_audit_stats as;
+
+        gg_audit_get_stats(p->audit, &as);
+        evbuffer_add_printf(b, "# TYPE gridgate_audit_records_total counter\n"
+                            "gridgate_audit_records_total %lld\n"
+                            "# TYPE gridgate_audit_dropped_total counter\n"
+                            "gridgate_audit_dropped_total %lld\n"
+                            "# TYPE gridgate_audit_queued gauge\n"
+                            "gridgate_audit_queued %lld\n"
+                            "# TYPE gridgate_audit_head gauge\n"
+                            "gridgate_audit_head{hash=\"%s\"} %lld\n",
+                            (long long)as.written, (long long)as.dropped, (long long)as.queued,
+                            as.last_hash, (long long)as.last_seq);
+    }
+}
+
+/* open_reason - the reject reason of an envelope open failure. */
+static gg_portal_reject open_reason(gg_err e)
+{
+    switch (e) {
+    case GG_EPROTO:
+    case GG_EINVAL:
+        return GG_PREJ_MALFORMED;
+    case GG_ECRYPTO:
+        return GG_PREJ_CRYPTO;
+    case GG_EDENIED:
+        return GG_PREJ_NOT_FOR_US;
+    case GG_ETOOBIG:
+        return GG_PREJ_TOO_BIG;
+    default:
+        return GG_PREJ_OTHER;
+    }
+}
+
+/* refuse_reply - count, log and audit a refused reply. */
+static void refuse_reply(gg_portal *p, const gg_msg *m, gg_portal_reject why, const char *name)
+{
+    gg_env_hdr h;
+    char detail[64];
+
+    p->c.replies_rejected++;
+    p->c.rejects[why]++;
+    snprintf(detail, sizeof detail, "reason=%s", name);
+    gg_audit_note(p->audit, "rejected", gg_env_peek(m->data, m->len, &h) == GG_OK ? h.msg_id : NULL,
+                  NULL, detail);   /* the id as claimed: for tracing, not trust */
+    gg_warn("portal", "msg=\"reply rejected\" id=%lld reason=%s", (long long)m->id, name);
+}
+
+/* replay_reason - the reject reason of a replay verdict, or -1 to go on. */
+static int replay_reason(gg_replay_verdict v)
+{
+    switch (v) {
+    case GG_RV_STALE:
+        return GG_PREJ_STALE;
+    case GG_RV_FUTURE:
+        return GG_PREJ_FUTURE;
+    case GG_RV_REPLAY:
+        return GG_PREJ_REPLAY;
+    case GG_RV_FULL:
+        return GG_PREJ_REPLAY_FULL;
+    default:
+        return -1;
+    }
 }
 
 /* deliver - open one reply and answer its waiting call, if any. */
@@ -200,28 +308,43 @@ static void deliver(gg_portal *p, const gg_msg *m)
     gg_api_status st;
     gg_reqinfo ri;
     gg_env_hdr h;
+    gg_replay_verdict rv;
+    char detail[48];
     char txid[33];
     int status = 0;
     gg_err e;
 
     e = gg_env_open(p->keys, m->data, m->len, &h, &pt, &ptlen);
     if (e != GG_OK) {
-        p->c.replies_rejected++;
-        gg_warn("portal", "msg=\"reply rejected\" id=%lld err=%s", (long long)m->id,
-                gg_errname(e));
+        refuse_reply(p, m, open_reason(e), gg_errname(e));
         goto out;
     }
     gg_hex(h.corr_id, 16, txid);
     if (h.kind != GG_ENV_REPLY || strcmp(h.sender, p->peer) != 0) {
-        p->c.replies_rejected++;
-        gg_warn("portal", "msg=\"reply rejected\" id=%lld reason=%s txid=%s", (long long)m->id,
-                h.kind != GG_ENV_REPLY ? "wrong_kind" : "wrong_sender", txid);
+        refuse_reply(p, m, h.kind != GG_ENV_REPLY ? GG_PREJ_WRONG_KIND : GG_PREJ_WRONG_SENDER,
+                     h.kind != GG_ENV_REPLY ? "wrong_kind" : "wrong_sender");
+        goto out;
+    }
+    e = gg_replay_check(p->replay, h.msg_id, h.created_ms, m->id, gg_now_ms(), &rv);
+    if (e != GG_OK) {
+        refuse_reply(p, m, GG_PREJ_OTHER, "replay_store_error");
+        goto out;
+    }
+    if (replay_reason(rv) >= 0) {
+        refuse_reply(p, m, (gg_portal_reject)replay_reason(rv), gg_replay_verdict_name(rv));
         goto out;
     }
     pd = gg_pending_find(p->pending, h.corr_id);
     if (pd == NULL) {
+        gg_portal_tx_reply(p, txid, h.txn, pt, ptlen);  /* tx.c: kept for its transaction id */
         p->c.replies_no_caller++;
+        gg_audit_note(p->audit, "reply", h.msg_id, h.txn, "no_caller");
         gg_info("portal", "msg=\"reply without a waiting call\" txid=%s", txid);
+        goto out;
+    }
+    if (CRYPTO_memcmp(pd->req_hash, h.req_hash, GG_ENV_HASH_LEN) != 0) {
+        /* Not the reply to what this call sent: the call keeps waiting. */
+        refuse_reply(p, m, GG_PREJ_REQUEST_HASH, "request_hash");
         goto out;
     }
     req = pd->req;
@@ -229,6 +352,10 @@ static void deliver(gg_portal *p, const gg_msg *m)
     forget(p, pd);
     p->c.replies_answered++;
     gg_api_parse_reply(pt, ptlen, &status, &body, &st);
+    gg_portal_tx_done(p, txid, h.txn, st.code != NULL ? st.http : status,
+                      st.code != NULL ? NULL : body);
+    snprintf(detail, sizeof detail, "answered status=%d", st.code != NULL ? st.http : status);
+    gg_audit_note(p->audit, "reply", h.msg_id, h.txn, detail);
     if (st.code != NULL) {
         gg_warn("portal", "msg=\"malformed reply\" txid=%s", txid);
         gg_portal_respond_error(p, req, &ri, &st, txid, 0);
@@ -257,28 +384,34 @@ void gg_portal_on_replies(evutil_socket_t fd, short what, void *arg)
 {
     gg_portal *p = arg;
     gg_store *st = gg_transport_store(p->t);
-    int i;
+    gg_msg **msgs = NULL;
+    size_t i, n = 0;
+    gg_err e;
 
     (void)fd;
     (void)what;
-    for (i = 0; i < GG_PORTAL_DRAIN_BATCH; i++) {
-        gg_msg *m = NULL;
-        gg_err e = gg_store_get(st, GG_Q_REPLIES, p->lease_ms, &m);
-
-        if (e == GG_EEMPTY)
-            return;
-        if (e != GG_OK) {
-            gg_warn("portal", "msg=\"cannot read replies\" err=%s", gg_errname(e));
-            return;  /* the periodic poll tries again */
-        }
-        deliver(p, m);
-        e = gg_store_ack(st, m->id);
-        if (e != GG_OK)
-            gg_warn("portal", "msg=\"cannot ack reply\" id=%lld err=%s", (long long)m->id,
-                    gg_errname(e));
-        gg_msg_free(m);
+    /* This loop is the replies queue's only consumer: read a batch in id
+     * order without leasing, answer each, then remove the whole batch in
+     * one commit (not a lease and an ack, two commits, per reply). After a
+     * crash in between, the batch is read again and finds no callers. */
+    e = gg_store_browse(st, GG_Q_REPLIES, 0, GG_PORTAL_DRAIN_BATCH, 0, &msgs, &n);
+    if (e != GG_OK) {
+        gg_warn("portal", "msg=\"cannot read replies\" err=%s", gg_errname(e));
+        return;  /* the periodic poll tries again */
     }
-    event_active(p->ev_replies, EV_READ, 0);  /* more may wait: continue next turn */
+    for (i = 0; i < n; i++) {
+        deliver(p, msgs[i]);
+        gg_shed_reply(p->shed, gg_mono_us());
+    }
+    if (n > 0) {
+        e = gg_store_delete_upto(st, GG_Q_REPLIES, msgs[n - 1]->id);
+        if (e != GG_OK)
+            gg_warn("portal", "msg=\"cannot remove answered replies\" upto=%lld err=%s",
+                    (long long)msgs[n - 1]->id, gg_errname(e));
+    }
+    gg_msgs_free(msgs, n);
+    if (n == GG_PORTAL_DRAIN_BATCH)
+        event_active(p->ev_replies, EV_READ, 0);  /* more may wait: continue next turn */
 }
 
 /* gg_portal_fail_all - answer every waiting call 503 (the portal stops). */

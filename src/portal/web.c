@@ -21,6 +21,8 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "portal/portal_int.h"
+#include "portal/shed.h"
+#include "portal/push.h"
 
 #define STATIC_MAX (4u << 20)
 
@@ -124,9 +126,8 @@ static void help(struct evbuffer *b, const char *name, const char *type, const c
 /* write_metrics - the portal's counters and the channel and queues. */
 static void write_metrics(gg_portal *p, struct evbuffer *b)
 {
-    static const char *const queues[] = { GG_Q_REPLIES, GG_Q_EVENTS, GG_XMIT_QUEUE };
     gg_channel *ch = p->t != NULL ? gg_transport_channel(p->t) : NULL;
-    gg_channel_stats cs;
+    char *chtext;
     char lab[64];
     size_t i;
 
@@ -138,6 +139,12 @@ static void write_metrics(gg_portal *p, struct evbuffer *b)
         snprintf(lab, sizeof lab, "code=\"%zu\"", i);
         metric(b, "gridgate_http_requests_total", lab, (long long)p->c.http[i]);
     }
+    help(b, "gridgate_shed_total", "counter",
+         "Requests answered 503 overloaded at once (load shedding).");
+    metric(b, "gridgate_shed_total", NULL, (long long)gg_shed_count(p->shed));
+    help(b, "gridgate_reply_rate", "gauge",
+         "Replies from the utility per second, over the shedding window.");
+    metric(b, "gridgate_reply_rate", NULL, (long long)(gg_shed_rate(p->shed, gg_mono_us()) + 0.5));
     help(b, "gridgate_pending_calls", "gauge", "HTTP calls waiting for the utility's reply.");
     metric(b, "gridgate_pending_calls", NULL, (long long)gg_pending_count(p->pending));
     help(b, "gridgate_requests_relayed_total", "counter", "Requests queued for the utility.");
@@ -156,37 +163,23 @@ static void write_metrics(gg_portal *p, struct evbuffer *b)
     metric(b, "gridgate_replies_total", "result=\"no_caller\"",
            (long long)p->c.replies_no_caller);
     metric(b, "gridgate_replies_total", "result=\"rejected\"", (long long)p->c.replies_rejected);
+    gg_portal_write_rejects(p, b);
+    gg_push_write_metrics(p->push, b);  /* push.c */
 
-    memset(&cs, 0, sizeof cs);
-    if (ch != NULL)
-        gg_channel_get_stats(ch, &cs);
-    help(b, "gridgate_channel_state", "gauge", "1 for the channel's current state.");
-    metric(b, "gridgate_channel_state", "state=\"running\"",
-           ch != NULL && cs.state == GG_CHANNEL_RUNNING);
-    metric(b, "gridgate_channel_state", "state=\"retrying\"",
-           ch != NULL && cs.state == GG_CHANNEL_RETRYING);
-    metric(b, "gridgate_channel_state", "state=\"stopped\"",
-           ch == NULL || cs.state == GG_CHANNEL_STOPPED);
-    help(b, "gridgate_channel_reconnects_total", "counter", "Channel reconnects.");
-    metric(b, "gridgate_channel_reconnects_total", NULL, (long long)cs.reconnects);
-    help(b, "gridgate_channel_refused_total", "counter", "Connections refused by the channel.");
-    metric(b, "gridgate_channel_refused_total", NULL, (long long)cs.refused);
-    help(b, "gridgate_channel_bytes_total", "counter", "Bytes moved by the channel.");
-    metric(b, "gridgate_channel_bytes_total", "dir=\"out\"", (long long)cs.bytes_out);
-    metric(b, "gridgate_channel_bytes_total", "dir=\"in\"", (long long)cs.bytes_in);
-    help(b, "gridgate_channel_seq", "gauge",
-         "Highest own sequence acknowledged (out) and peer sequence committed (in).");
-    metric(b, "gridgate_channel_seq", "dir=\"out_acked\"", (long long)cs.seq_out_acked);
-    metric(b, "gridgate_channel_seq", "dir=\"in\"", (long long)cs.seq_in);
+    chtext = gg_channel_metrics_text(ch);
+    if (chtext != NULL)
+        evbuffer_add(b, chtext, strlen(chtext));
+    free(chtext);
 
-    help(b, "gridgate_queue_depth", "gauge", "Messages ready or leased on a local queue.");
-    for (i = 0; p->t != NULL && i < sizeof queues / sizeof queues[0]; i++) {
-        int64_t depth = 0;
+    /* The store's own families: queue gauges, counters, commit latency. */
+    if (p->t != NULL) {
+        static const char *const queues[] = { GG_Q_REPLIES, GG_Q_EVENTS, GG_XMIT_QUEUE };
+        gg_buf sb = GG_BUF_INIT(1u << 20);
 
-        if (gg_store_depth(gg_transport_store(p->t), queues[i], &depth) != GG_OK)
-            continue;
-        snprintf(lab, sizeof lab, "queue=\"%s\"", queues[i]);
-        metric(b, "gridgate_queue_depth", lab, (long long)depth);
+        if (gg_store_metrics(gg_transport_store(p->t), queues, sizeof queues / sizeof queues[0],
+                             &sb) == GG_OK)
+            evbuffer_add(b, sb.data, sb.len);
+        gg_buf_free(&sb);
     }
 }
 

@@ -22,34 +22,16 @@ static json_t *bill_json(const gg_bill *b)
 
 json_t *svc_bills_query(gg_svc_ctx *ctx, json_t *req)
 {
-    json_t *tok = json_object_get(req, "binding_token"), *list = NULL, *reply = NULL;
+    json_t *list = NULL, *reply = NULL;
     const char *acct, *from, *to;
-    gg_token_claims c;
     gg_account a;
     gg_bill *bills = NULL;
     size_t n = 0;
     gg_err err;
 
-    if (!tok || json_is_null(tok) || (json_is_string(tok) && json_string_length(tok) == 0))
-        return gg_svc_error(401, "missing_token", "a binding token is required");
-    if (!json_is_string(tok))
-        return gg_svc_error(401, "invalid_token", "the binding token is not valid");
-    err = gg_token_verify(ctx->token_key, json_string_value(tok), ctx->now_ms, &c);
-    if (err != GG_OK) {
-        gg_info("services", "msg=\"token rejected\" err=%s", gg_errname(err));
-        return gg_svc_error(401, "invalid_token",
-                            err == GG_EEXPIRED ? "the binding token has expired"
-                                               : "the binding token is not valid");
-    }
-    if (!(c.scopes & GG_SCOPE_READ))
-        return gg_svc_error(403, "insufficient_scope", "the binding token does not allow reading");
-    acct = svc_str(req, "account_no", 1, sizeof c.account_no - 1);
-    if (!acct || !svc_account_no_ok(acct))
-        return svc_invalid("account_no", "account_no must be 1 to 32 letters, digits or '-'");
-    if (strcmp(acct, c.account_no) != 0) {
-        gg_warn("services", "msg=\"token for another account\" token_id=%s", c.token_id);
-        return gg_svc_error(403, "not_bound", "the binding token is not for this account");
-    }
+    reply = svc_auth_account(ctx, req, GG_SCOPE_READ, &acct);
+    if (reply)
+        return reply;
     from = svc_str(req, "from", 7, 7);
     if (!from || !svc_period_ok(from))
         return svc_invalid("from", "from must be a month \"YYYY-MM\"");

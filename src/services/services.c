@@ -7,14 +7,18 @@
 #include "core/log.h"
 #include "services/svc.h"
 
-typedef json_t *(*svc_fn)(gg_svc_ctx *ctx, json_t *req);
-
+/* once: run under svc_once (inbox by request message id, inbox.c). pay
+ * keeps its own inbox by payment_ref as well (payment.c). */
 static const struct {
     const char *txn;
     svc_fn fn;
+    int once;
 } services[] = {
-    { "bind", svc_bind },
-    { "bills.query", svc_bills_query },
+    { "bind", svc_bind, 1 },
+    { "bills.query", svc_bills_query, 0 },
+    { "usage.query", svc_usage_query, 0 },
+    { "pay", svc_pay, 0 },
+    { "unbind", svc_unbind, 1 },
 };
 
 json_t *gg_svc_dispatch(gg_svc_ctx *ctx, const char *txn, json_t *req)
@@ -24,6 +28,8 @@ json_t *gg_svc_dispatch(gg_svc_ctx *ctx, const char *txn, json_t *req)
             continue;
         if (!json_is_object(req))
             return gg_svc_error(400, "invalid_parameter", "the payload must be a JSON object");
+        if (services[i].once)
+            return svc_once(ctx, txn, req, services[i].fn);
         return services[i].fn(ctx, req);
     }
     return gg_svc_error(400, "unknown_transaction", "no such transaction code");

@@ -77,6 +77,9 @@ static gg_err open_store(const gg_config *cfg, gg_store **out)
     o.max_depth = gg_config_int(cfg, "store.max_depth");
     o.max_bytes = gg_config_int(cfg, "store.max_bytes");
     o.backout_threshold = int_in(cfg, "store.backout_threshold", 0, 1000000);
+    o.durability = strcmp(gg_config_str(cfg, "store.durability"), "normal") == 0
+                       ? GG_DURABLE_NORMAL
+                       : GG_DURABLE_FULL;
     e = gg_store_open(path, &o, out);
     if (e != GG_OK) {
         gg_error("transport", "msg=\"cannot open store\" path=%s err=%s", path, gg_errname(e));
@@ -203,4 +206,13 @@ gg_err gg_transport_reply(gg_transport *t, int64_t ack_id, const char *dest, con
     if (dest == NULL || dest[0] == '\0' || strlen(dest) >= GG_QUEUE_NAME_MAX)
         return GG_EINVAL;
     return gg_store_ack_put(t->st, ack_id, GG_XMIT_QUEUE, dest, data, len, expiry_ms);
+}
+
+/* gg_transport_request_queue - the priority lane for state changes. */
+const char *gg_transport_request_queue(const char *txn)
+{
+    if (txn != NULL && (strcmp(txn, "bind") == 0 || strcmp(txn, "unbind") == 0 ||
+                        strncmp(txn, "pay", 3) == 0))
+        return GG_Q_REQUESTS_PRIO;
+    return GG_Q_REQUESTS;
 }

@@ -23,6 +23,7 @@
 #define GG_Q_REQUESTS "requests"   /* at the utility: requests from the portal */
 #define GG_Q_REPLIES "replies"     /* at the portal: replies from the utility */
 #define GG_Q_EVENTS "events"       /* at the portal: events pushed by the utility */
+#define GG_Q_REQUESTS_PRIO "requests.priority"  /* at the utility: payments, bindings */
 
 typedef struct gg_transport gg_transport;
 
@@ -33,6 +34,11 @@ void gg_transport_close(gg_transport *t);
 
 gg_store *gg_transport_store(gg_transport *t);
 gg_channel *gg_transport_channel(gg_transport *t);
+
+/* gg_transport_request_queue - the utility queue a request of txn goes to:
+ * GG_Q_REQUESTS_PRIO for payments and bindings ("pay*", "bind", "unbind"),
+ * which the utility's workers take first; GG_Q_REQUESTS for the rest. */
+const char *gg_transport_request_queue(const char *txn);
 
 /* gg_transport_send - durably queue data for queue dest at the peer. */
 gg_err gg_transport_send(gg_transport *t, const char *dest, const void *data, size_t len,

@@ -8,7 +8,13 @@ static const char *const result_names[GG_UR_COUNT] = {
 };
 
 static const char *const reject_names[GG_UJ_COUNT] = {
-    "malformed", "crypto", "not_for_us", "too_big", "wrong_kind", "wrong_sender", "other",
+    "malformed", "crypto", "not_for_us", "too_big", "wrong_kind", "wrong_sender", "stale",
+    "future", "replay", "replay_full", "other",
+};
+
+static const int64_t bucket_us[GG_UM_BUCKETS] = {
+    1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,
+    10000000,
 };
 
 /* gg_um_result_name - the label value of r. */
@@ -38,6 +44,9 @@ void gg_umetrics_init(gg_umetrics *m)
         memset(m->txn[i].name, 0, sizeof m->txn[i].name);
         for (r = 0; r < GG_UR_COUNT; r++)
             atomic_init(&m->txn[i].count[r], 0);
+        for (r = 0; r <= GG_UM_BUCKETS; r++)
+            atomic_init(&m->txn[i].dur[r], 0);
+        atomic_init(&m->txn[i].dur_sum_us, 0);
     }
     strcpy(m->txn[GG_UM_TXN_SLOTS].name, "other");
     for (i = 0; i < GG_UJ_COUNT; i++)
@@ -120,6 +129,41 @@ void gg_umetrics_request(gg_umetrics *m, const char *txn, gg_um_result r)
     atomic_fetch_add_explicit(&slot_for(m, txn)->count[r], 1, memory_order_relaxed);
 }
 
+/* gg_umetrics_duration - one observation of the duration histogram. */
+void gg_umetrics_duration(gg_umetrics *m, const char *txn, int64_t us)
+{
+    gg_um_txn *s = slot_for(m, txn);
+    int b = 0;
+
+    while (b < GG_UM_BUCKETS && us > bucket_us[b])
+        b++;
+    atomic_fetch_add_explicit(&s->dur[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->dur_sum_us, us > 0 ? us : 0, memory_order_relaxed);
+}
+
+/* write_hist - the duration histogram of one txn slot, if it has any. */
+static void write_hist(FILE *f, gg_um_txn *s)
+{
+    long long cum = 0;
+    int b;
+
+    for (b = 0; b <= GG_UM_BUCKETS; b++)
+        cum += atomic_load(&s->dur[b]);
+    if (cum == 0)
+        return;
+    cum = 0;
+    for (b = 0; b < GG_UM_BUCKETS; b++) {
+        cum += atomic_load(&s->dur[b]);
+        fprintf(f, "gridgate_request_duration_seconds_bucket{txn=\"%s\",le=\"%g\"} %lld\n",
+                s->name, (double)bucket_us[b] / 1e6, cum);
+    }
+    cum += atomic_load(&s->dur[GG_UM_BUCKETS]);
+    fprintf(f, "gridgate_request_duration_seconds_bucket{txn=\"%s\",le=\"+Inf\"} %lld\n"
+            "gridgate_request_duration_seconds_sum{txn=\"%s\"} %.6f\n"
+            "gridgate_request_duration_seconds_count{txn=\"%s\"} %lld\n",
+            s->name, cum, s->name, (double)atomic_load(&s->dur_sum_us) / 1e6, s->name, cum);
+}
+
 /* gg_umetrics_reject - count one rejected message. */
 void gg_umetrics_reject(gg_umetrics *m, gg_um_reject why)
 {
@@ -196,7 +240,13 @@ void gg_umetrics_write(gg_umetrics *m, FILE *f)
     for (i = 0; i < n; i++)
         write_txn(f, &m->txn[i], 1);
     write_txn(f, &m->txn[GG_UM_TXN_SLOTS], 0);
-    fputs("# HELP gridgate_rejects_total Messages dropped without a reply, by reason.\n"
+    fputs("# HELP gridgate_request_duration_seconds Time from taking a request off the queue "
+          "to storing its reply, by transaction code.\n"
+          "# TYPE gridgate_request_duration_seconds histogram\n", f);
+    for (i = 0; i < n; i++)
+        write_hist(f, &m->txn[i]);
+    write_hist(f, &m->txn[GG_UM_TXN_SLOTS]);
+    fputs("# HELP gridgate_rejects_total Messages refused before any service ran, by reason.\n"
           "# TYPE gridgate_rejects_total counter\n", f);
     for (i = 0; i < GG_UJ_COUNT; i++)
         fprintf(f, "gridgate_rejects_total{reason=\"%s\"} %lld\n", reject_names[i],

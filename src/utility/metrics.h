@@ -6,7 +6,8 @@
  * codes get their own series; later ones, and codes with characters
  * outside [A-Za-z0-9._-], are counted under "other".
  * requests_total counts messages answered (or failed while answering);
- * rejects_total counts messages dropped with no reply possible.
+ * rejects_total counts messages refused before any service ran: dropped
+ * with no reply possible, or (future, replay_full) answered with an error.
  */
 #ifndef GG_UTILITY_METRICS_H
 #define GG_UTILITY_METRICS_H
@@ -36,13 +37,22 @@ typedef enum gg_um_reject {
     GG_UJ_TOO_BIG,         /* envelope over GG_ENV_MAX */
     GG_UJ_WRONG_KIND,      /* not a request */
     GG_UJ_WRONG_SENDER,    /* sender is not site.peer */
+    GG_UJ_STALE,           /* created before the freshness window (replay.h) */
+    GG_UJ_FUTURE,          /* created after now + clock-skew allowance */
+    GG_UJ_REPLAY,          /* message id seen within the window */
+    GG_UJ_REPLAY_FULL,     /* replay store full: refused, fail closed */
     GG_UJ_OTHER,
     GG_UJ_COUNT
 } gg_um_reject;
 
+/* Upper bounds of the request duration histogram, in microseconds. */
+#define GG_UM_BUCKETS 13
+
 typedef struct gg_um_txn {
     char name[GG_ENV_TXN_MAX];
     atomic_llong count[GG_UR_COUNT];
+    atomic_llong dur[GG_UM_BUCKETS + 1];      /* last: above every bound (+Inf) */
+    atomic_llong dur_sum_us;
 } gg_um_txn;
 
 typedef struct gg_umetrics {
@@ -61,6 +71,10 @@ void gg_umetrics_destroy(gg_umetrics *m);
 
 /* gg_umetrics_request - count one answered request of txn with result r. */
 void gg_umetrics_request(gg_umetrics *m, const char *txn, gg_um_result r);
+
+/* gg_umetrics_duration - one answered request of txn took us microseconds
+ * from taking it off the queue to storing its reply. */
+void gg_umetrics_duration(gg_umetrics *m, const char *txn, int64_t us);
 
 /* gg_umetrics_reject - count one rejected message. */
 void gg_umetrics_reject(gg_umetrics *m, gg_um_reject why);

@@ -1,7 +1,8 @@
 /* utility.c - gg_utility_run: the utility role under signal control.
  *
- * SIGINT and SIGTERM are blocked before any thread exists, so every thread
- * inherits the mask and only the main thread, in sigwait(), ever sees them.
+ * SIGINT, SIGTERM and SIGHUP are blocked before any thread exists, so every
+ * thread inherits the mask and only the main thread, in sigwait(), ever
+ * sees them.
  * SIGPIPE is ignored: a peer closing a socket is an error return, not death.
  */
 #include "utility/utility.h"
@@ -13,7 +14,8 @@
 #include "core/log.h"
 #include "utility/worker.h"
 
-/* gg_utility_run - run until SIGINT or SIGTERM; GG_OK on a clean stop. */
+/* gg_utility_run - run until SIGINT or SIGTERM (SIGHUP reloads the
+ * channel's certificates and keys); GG_OK on a clean stop. */
 gg_err gg_utility_run(const gg_config *cfg)
 {
     sigset_t set;
@@ -30,6 +32,7 @@ gg_err gg_utility_run(const gg_config *cfg)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     if (pthread_sigmask(SIG_BLOCK, &set, &old) != 0) {
         gg_error("utility", "msg=\"cannot block signals\"");
         return GG_EIO;
@@ -38,8 +41,12 @@ gg_err gg_utility_run(const gg_config *cfg)
     if (e != GG_OK)
         goto out;
     for (;;) {
-        if (sigwait(&set, &sig) == 0)
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
             break;
+        /* SIGHUP: new certificates and keys for the channel. */
+        gg_channel_reload(gg_transport_channel(gg_utility_transport(u)));
     }
     gg_info("utility", "msg=\"stopping\" signal=%d", sig);
     gg_utility_stop(u);

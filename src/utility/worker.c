@@ -25,11 +25,18 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/rand.h"
+#include "audit/audit.h"
 #include "envelope/envelope.h"
+#include "envelope/replay.h"
+#include "envelope/revoke.h"
 #include "envelope/token.h"
 #include "marketing/marketing.h"
 #include "services/services.h"
 #include "utility/admin.h"
+#include "utility/gate.h"
+#include "utility/intake.h"
+#include "utility/prepjob.h"
+#include "utility/publisher.h"
 
 #define WAIT_MS 200                      /* how soon a worker notices stop */
 #define REQ_JSON_MAX (1u << 20)          /* largest request payload parsed */
@@ -41,6 +48,8 @@ typedef struct gg_uworker {
     int started;
     gg_mkt *mkt;
     gg_svc_ctx ctx;
+    int64_t taken_ms;                    /* when the current request was leased */
+    gg_gate_verdict verdict;             /* of the current request's gate call */
 } gg_uworker;
 
 struct gg_utility {
@@ -50,6 +59,9 @@ struct gg_utility {
     int64_t lease_ms;
     int64_t ttl_ms;
     gg_env_keys *keys;
+    gg_replay *replay;                   /* freshness and replay (replay.h) */
+    gg_revoke *revoked;                  /* revoked binding tokens (revoke.h) */
+    gg_audit *audit;                     /* every message's fate (audit.h) */
     uint8_t token_key[GG_TOKEN_KEY_LEN];
     gg_transport *t;
     gg_store *st;
@@ -58,6 +70,10 @@ struct gg_utility {
     atomic_bool stop;
     gg_umetrics m;
     gg_uadmin *admin;
+    gg_publisher *pub;                   /* outbox to the portal (publisher.h) */
+    gg_gate *gate;                       /* governor and cache (gate.h) */
+    gg_intake *intake;                   /* priority-first taking (intake.h) */
+    gg_prepjob *prep;                    /* scheduled data preparation (prepjob.h) */
 };
 
 /* safe_txn - copy txn for logs: only [A-Za-z0-9._-], others become '?'. */
@@ -98,8 +114,14 @@ static void reject(gg_utility *u, const gg_msg *m, gg_um_reject why, gg_err e)
 {
     gg_err ae;
 
+    gg_env_hdr h;
+    char detail[64];
+
     gg_umetrics_reject(&u->m, why);
     ae = gg_store_ack(u->st, m->id);
+    snprintf(detail, sizeof detail, "reason=%s", gg_um_reject_name(why));
+    gg_audit_note(u->audit, "rejected", gg_env_peek(m->data, m->len, &h) == GG_OK ? h.msg_id : NULL,
+                  NULL, detail);   /* the id as claimed: for tracing, not trust */
     gg_warn("utility", "msg=\"request rejected\" reason=%s err=%s store_id=%lld len=%zu ack=%s",
             gg_um_reject_name(why), gg_errname(e), (long long)m->id, m->len, gg_errname(ae));
 }
@@ -120,7 +142,7 @@ static gg_um_result result_of(int status, int expired)
 static gg_err seal_reply(gg_utility *u, const gg_env_hdr *req, json_t *rep, gg_env_hdr *rh,
                          gg_buf *out)
 {
-    char *text = json_dumps(rep, JSON_COMPACT);
+    char *text = json_dumps(rep, JSON_COMPACT | JSON_REAL_PRECISION(12));
     gg_err e;
 
     if (text == NULL)
@@ -129,6 +151,7 @@ static gg_err seal_reply(gg_utility *u, const gg_env_hdr *req, json_t *rep, gg_e
     rh->kind = GG_ENV_REPLY;
     gg_new_id(rh->msg_id);
     memcpy(rh->corr_id, req->msg_id, sizeof rh->corr_id);
+    memcpy(rh->req_hash, req->req_hash, sizeof rh->req_hash);  /* set by handle */
     memcpy(rh->txn, req->txn, sizeof rh->txn);
     rh->txn[sizeof rh->txn - 1] = '\0';
     snprintf(rh->sender, sizeof rh->sender, "%s", u->site);
@@ -193,11 +216,70 @@ static json_t *run_service(gg_uworker *w, const gg_env_hdr *hdr, const uint8_t *
         return gg_svc_error(400, "invalid_parameter", "the request payload is not a JSON object");
     }
     w->ctx.now_ms = now;
-    gg_umetrics_enter(&w->u->m);
-    rep = gg_svc_dispatch(&w->ctx, hdr->txn, req);
-    gg_umetrics_leave(&w->u->m);
+    gg_hex(hdr->msg_id, sizeof hdr->msg_id, w->ctx.txid);  /* inbox key, transaction id */
+    /* governor and cache; stop waiting for a slot well before the lease ends
+     * (a second before, or half way for leases under two seconds) */
+    rep = gg_gate_call(w->u->gate, &w->ctx, hdr->txn, req, hdr->expiry_ms,
+                       w->taken_ms + (w->u->lease_ms >= 2000 ? w->u->lease_ms - 1000
+                                                            : w->u->lease_ms / 2),
+                       &w->verdict);
     json_decref(req);
     return rep;
+}
+
+/* audit_replied - the audit record of an answered request. */
+static void audit_replied(gg_utility *u, const uint8_t msg_id[16], const char *txn, int status,
+                          const char *result)
+{
+    char detail[64];
+
+    snprintf(detail, sizeof detail, "status=%d result=%s", status, result);
+    gg_audit_note(u->audit, "replied", msg_id, txn, detail);
+}
+
+/* fresh - freshness and replay check of an opened request (replay.h). On
+ * GG_OK: *dropped set when it was stale or replayed (counted, acked, no
+ * reply: the genuine copy was answered); else *rep is NULL (go on) or an
+ * error reply (future: clock skew; replay store full: fail closed).
+ * GG_EIO: nothing decided. */
+static gg_err fresh(gg_utility *u, const gg_msg *m, const gg_env_hdr *hdr, int64_t now,
+                    json_t **rep, int *dropped)
+{
+    gg_replay_verdict v;
+    gg_err e;
+
+    *rep = NULL;
+    *dropped = 0;
+    e = gg_replay_check(u->replay, hdr->msg_id, hdr->created_ms, m->id, now, &v);
+    if (e != GG_OK)
+        return e;
+    switch (v) {
+    case GG_RV_FRESH:
+    case GG_RV_REDELIVERY:
+        return GG_OK;
+    case GG_RV_STALE:
+        reject(u, m, GG_UJ_STALE, GG_EEXPIRED);
+        *dropped = 1;
+        return GG_OK;
+    case GG_RV_REPLAY:
+        reject(u, m, GG_UJ_REPLAY, GG_EREPLAY);
+        *dropped = 1;
+        return GG_OK;
+    case GG_RV_FUTURE:
+        gg_umetrics_reject(&u->m, GG_UJ_FUTURE);
+        gg_warn("utility", "msg=\"request from the future\" skew_ms=%lld store_id=%lld",
+                (long long)(hdr->created_ms - now), (long long)m->id);
+        *rep = gg_svc_error(502, "clock_skew",
+                            "the request was created ahead of the utility's clock");
+        break;
+    case GG_RV_FULL:
+        gg_umetrics_reject(&u->m, GG_UJ_REPLAY_FULL);
+        gg_warn("utility", "msg=\"replay store full, request refused\" store_id=%lld",
+                (long long)m->id);
+        *rep = gg_svc_error(503, "unavailable", "too many recent requests; retry shortly");
+        break;
+    }
+    return *rep != NULL ? GG_OK : GG_ENOMEM;
 }
 
 /* handle - take one leased request from receipt to reply (or reject). */
@@ -214,6 +296,8 @@ static void handle(gg_uworker *w, const gg_msg *m)
     json_t *st;
     int64_t now;
     int expired = 0;
+    int dropped = 0;
+    int refused = 0;
     int status = 0;
     gg_um_result res;
     gg_err e;
@@ -242,14 +326,38 @@ static void handle(gg_uworker *w, const gg_msg *m)
         goto out;
     }
     now = gg_now_ms();
-    if (hdr.expiry_ms <= now) {
+    e = gg_env_hash(u->keys, m->data, m->len, hdr.req_hash);  /* the reply carries it */
+    if (e == GG_OK)
+        e = fresh(u, m, &hdr, now, &rep, &dropped);
+    if (e != GG_OK) {
+        /* The replay store failed: fail closed, try the message later. */
+        gg_err be = gg_store_backout(u->st, m->id);
+
+        gg_error("utility", "msg=\"replay check failed\" store_id=%lld err=%s backout=%s",
+                 (long long)m->id, gg_errname(e), gg_errname(be));
+        goto out;
+    }
+    if (dropped)
+        goto out;
+    refused = rep != NULL;  /* refused before the service, answered with the reason */
+    if (!refused && hdr.expiry_ms <= now) {
         expired = 1;
         rep = gg_svc_error(504, "expired", "the request expired before it could be processed");
-    } else {
+    } else if (!refused) {
         rep = run_service(w, &hdr, pt, ptlen, now);
+        expired = w->verdict == GG_GATE_EXPIRED;
     }
     safe_txn(hdr.txn, txn, sizeof txn);
     gg_hex(hdr.msg_id, sizeof hdr.msg_id, idhex);
+    if (rep == NULL && w->verdict == GG_GATE_BACKOUT) {
+        /* no governor slot before the lease ends (or stopping): not run,
+         * back on the queue for the next free worker */
+        gg_err be = gg_store_backout(u->st, m->id);
+
+        gg_info("utility", "msg=\"request waits for the backend; backed out\" txn=%s "
+                "msg_id=%s backout=%s", txn, idhex, gg_errname(be));
+        goto out;
+    }
     if (rep == NULL) {
         e = GG_ENOMEM;
     } else {
@@ -261,15 +369,19 @@ static void handle(gg_uworker *w, const gg_msg *m)
         gg_err be = gg_store_backout(u->st, m->id);
 
         gg_umetrics_request(&u->m, txn, GG_UR_FAILED);
+        gg_audit_note(u->audit, "backed_out", hdr.msg_id, txn, gg_errname(e));
         gg_error("utility", "msg=\"request backed out\" txn=%s msg_id=%s store_id=%lld "
                  "err=%s backout=%s", txn, idhex, (long long)m->id, gg_errname(e),
                  gg_errname(be));
         goto out;
     }
     res = result_of(status, expired);
-    gg_umetrics_request(&u->m, txn, res);
+    if (!refused)           /* a refusal is counted once, in rejects_total */
+        gg_umetrics_request(&u->m, txn, res);
+    gg_umetrics_duration(&u->m, txn, gg_mono_us() - t0);
     gg_info("utility", "msg=\"request\" txn=%s status=%d result=%s duration_us=%lld msg_id=%s",
             txn, status, gg_um_result_name(res), (long long)(gg_mono_us() - t0), idhex);
+    audit_replied(u, hdr.msg_id, txn, status, refused ? "refused" : gg_um_result_name(res));
 out:
     json_decref(rep);
     if (pt != NULL) {
@@ -297,9 +409,8 @@ static void *worker_main(void *arg)
 
     atomic_fetch_add(&u->m.workers, 1);
     while (!atomic_load(&u->stop)) {
-        /* get_wait, not get then wait: a put landing between the two
-         * would otherwise sleep a whole WAIT_MS. */
-        e = gg_store_get_wait(u->st, GG_Q_REQUESTS, u->lease_ms, WAIT_MS, &m);
+        /* priority queue first; sleeps until a commit onto either queue */
+        e = gg_intake_take(u->intake, u->lease_ms, WAIT_MS, &m);
         if (e == GG_EEMPTY)
             continue;
         if (e != GG_OK) {
@@ -308,6 +419,8 @@ static void *worker_main(void *arg)
             pause_ms(WAIT_MS);
             continue;
         }
+        w->taken_ms = gg_now_ms();
+        w->verdict = GG_GATE_RAN;
         handle(w, m);
         gg_msg_free(m);
         m = NULL;
@@ -332,43 +445,22 @@ static int render(void *arg, const char *path, FILE *f)
 /* gg_utility_write_metrics - counters, queue depths and channel state. */
 void gg_utility_write_metrics(gg_utility *u, FILE *f)
 {
-    static const char *const queues[] = { GG_Q_REQUESTS, GG_XMIT_QUEUE };
-    gg_channel_stats cs;
-    int64_t depth;
-    size_t i;
-    int s;
+    static const char *const queues[] = { GG_Q_REQUESTS, GG_Q_REQUESTS_PRIO, GG_XMIT_QUEUE };
+    gg_buf sb = GG_BUF_INIT(1u << 20);
+    char *text;
 
     gg_umetrics_write(&u->m, f);
-    fputs("# HELP gridgate_queue_depth Messages on a local queue (ready and leased).\n"
-          "# TYPE gridgate_queue_depth gauge\n", f);
-    for (i = 0; i < sizeof queues / sizeof queues[0]; i++) {
-        if (gg_store_depth(u->st, queues[i], &depth) == GG_OK)
-            fprintf(f, "gridgate_queue_depth{queue=\"%s\"} %lld\n", queues[i], (long long)depth);
-    }
-    memset(&cs, 0, sizeof cs);
-    gg_channel_get_stats(gg_transport_channel(u->t), &cs);
-    fputs("# HELP gridgate_channel_state 1 for the channel's current state.\n"
-          "# TYPE gridgate_channel_state gauge\n", f);
-    for (s = GG_CHANNEL_STOPPED; s <= GG_CHANNEL_RUNNING; s++)
-        fprintf(f, "gridgate_channel_state{state=\"%s\"} %d\n",
-                gg_channel_state_name((gg_channel_state)s), cs.state == (gg_channel_state)s);
-    fprintf(f,
-            "# TYPE gridgate_channel_seq_out_acked gauge\n"
-            "gridgate_channel_seq_out_acked %lld\n"
-            "# TYPE gridgate_channel_seq_in gauge\n"
-            "gridgate_channel_seq_in %lld\n"
-            "# TYPE gridgate_channel_batches_in_flight gauge\n"
-            "gridgate_channel_batches_in_flight %lld\n"
-            "# TYPE gridgate_channel_bytes_total counter\n"
-            "gridgate_channel_bytes_total{dir=\"out\"} %lld\n"
-            "gridgate_channel_bytes_total{dir=\"in\"} %lld\n"
-            "# TYPE gridgate_channel_reconnects_total counter\n"
-            "gridgate_channel_reconnects_total %lld\n"
-            "# TYPE gridgate_channel_refused_total counter\n"
-            "gridgate_channel_refused_total %lld\n",
-            (long long)cs.seq_out_acked, (long long)cs.seq_in, (long long)cs.batches_in_flight,
-            (long long)cs.bytes_out, (long long)cs.bytes_in, (long long)cs.reconnects,
-            (long long)cs.refused);
+    gg_audit_write_metrics(u->audit, f);
+    if (u->gate != NULL)
+        gg_gate_write_metrics(u->gate, f);
+    /* The store's own families: queue gauges, counters, commit latency. */
+    if (gg_store_metrics(u->st, queues, sizeof queues / sizeof queues[0], &sb) == GG_OK)
+        fwrite(sb.data, 1, sb.len, f);
+    gg_buf_free(&sb);
+    text = gg_channel_metrics_text(gg_transport_channel(u->t));
+    if (text != NULL)
+        fputs(text, f);
+    free(text);
 }
 
 /* load_keys - envelope keys and the token key from [security]. */
@@ -388,6 +480,8 @@ static gg_err load_keys(gg_utility *u)
     kc.peer_sign_pub = gg_config_str(cfg, "security.peer_sign_pub");
     kc.peer_kem_pub = gg_config_str(cfg, "security.peer_kem_pub");
     e = gg_env_keys_load(&kc, &u->keys, why, sizeof why);
+    if (e == GG_OK)
+        e = gg_env_keys_rotation_config(u->keys, cfg, why, sizeof why);
     if (e != GG_OK) {
         gg_error("utility", "msg=\"cannot load message keys\" err=%s reason=\"%s\"",
                  gg_errname(e), why);
@@ -409,12 +503,16 @@ static gg_err load_keys(gg_utility *u)
 static gg_err open_workers(gg_utility *u)
 {
     const char *db = gg_config_str(u->cfg, "utility.marketing_db");
+    const char *pg = gg_config_str(u->cfg, "utility.marketing_pg");
+    const char *queries = gg_config_str(u->cfg, "utility.marketing_queries");
     int64_t ttl_days = gg_config_int(u->cfg, "security.token_ttl_days");
     int i;
     gg_err e;
 
-    if (db == NULL) {
-        gg_error("utility", "msg=\"utility.marketing_db is not set\"");
+    if (pg != NULL && pg[0] == '\0')
+        pg = NULL;
+    if (db == NULL && pg == NULL) {
+        gg_error("utility", "msg=\"utility.marketing_db or utility.marketing_pg must be set\"");
         return GG_ECONFIG;
     }
     u->w = calloc((size_t)u->nworkers, sizeof *u->w);
@@ -425,14 +523,23 @@ static gg_err open_workers(gg_utility *u)
 
         w->u = u;
         w->idx = i;
-        e = gg_mkt_open(db, &w->mkt);
+        if (pg != NULL)
+            e = gg_mkt_open_pg(pg, queries, &w->mkt);
+        else
+            e = gg_mkt_open(db, &w->mkt);
         if (e != GG_OK) {
-            gg_error("utility", "msg=\"cannot open marketing database\" path=%s err=%s", db,
-                     gg_errname(e));
+            gg_error("utility", "msg=\"cannot open marketing database\" backend=%s err=%s",
+                     pg != NULL ? "pg" : "sqlite", gg_errname(e));
             return e == GG_ENOMEM ? e : GG_ECONFIG;
+        }
+        if (i == 0 && strcmp(gg_mkt_backend(w->mkt), "sqlite") == 0) {
+            e = gg_mkt_ledger_init(w->mkt);  /* inbox and outbox tables */
+            if (e != GG_OK)
+                return e;
         }
         w->ctx.mkt = w->mkt;
         w->ctx.token_key = u->token_key;
+        w->ctx.revoked = u->revoked;
         w->ctx.token_ttl_ms = ttl_days * 86400000LL;
     }
     return GG_OK;
@@ -487,6 +594,15 @@ gg_err gg_utility_start(const gg_config *cfg, gg_utility **out)
     e = load_keys(u);
     if (e != GG_OK)
         goto out;
+    e = gg_replay_open_config(cfg, &u->replay);
+    if (e == GG_OK)
+        e = gg_revoke_open_config(cfg, &u->revoked);
+    if (e == GG_OK)
+        e = gg_audit_open_config(cfg, &u->audit);
+    if (e != GG_OK) {
+        e = e == GG_ENOMEM ? e : GG_ECONFIG;
+        goto out;
+    }
     e = open_workers(u);
     if (e != GG_OK)
         goto out;
@@ -494,11 +610,21 @@ gg_err gg_utility_start(const gg_config *cfg, gg_utility **out)
     if (e != GG_OK)
         goto out;
     u->st = gg_transport_store(u->t);
+    e = gg_gate_new(cfg, u->nworkers, &u->m, &u->gate);
+    if (e == GG_OK)
+        e = gg_intake_new(u->st, &u->intake);
+    if (e == GG_OK)
+        e = gg_prepjob_start(cfg, &u->prep);
+    if (e != GG_OK)
+        goto out;
     if (admin != NULL && admin[0] != '\0') {
         e = gg_uadmin_start(admin, render, u, &u->admin);
         if (e != GG_OK)
             goto out;
     }
+    e = gg_publisher_start(cfg, u->t, u->keys, u->site, u->peer, &u->pub);
+    if (e != GG_OK)
+        goto out;
     e = start_workers(u);
     if (e != GG_OK)
         goto out;
@@ -519,12 +645,18 @@ void gg_utility_stop(gg_utility *u)
     if (u == NULL)
         return;
     atomic_store(&u->stop, true);
+    gg_gate_close(u->gate);
+    gg_intake_wake(u->intake);
+    gg_prepjob_stop(u->prep);
     for (i = 0; u->w != NULL && i < u->nworkers; i++) {
         if (u->w[i].started)
             pthread_join(u->w[i].th, NULL);
     }
     gg_uadmin_stop(u->admin);
+    gg_publisher_stop(u->pub);
     gg_transport_close(u->t);
+    gg_intake_free(u->intake);  /* after the store: its watchers point here */
+    gg_gate_free(u->gate);
     for (i = 0; u->w != NULL && i < u->nworkers; i++) {
         if (u->w[i].mkt != NULL)
             gg_mkt_close(u->w[i].mkt);
@@ -532,6 +664,9 @@ void gg_utility_stop(gg_utility *u)
     free(u->w);
     if (u->keys != NULL)
         gg_env_keys_free(u->keys);
+    gg_replay_close(u->replay);
+    gg_revoke_close(u->revoked);
+    gg_audit_close(u->audit);
     OPENSSL_cleanse(u->token_key, sizeof u->token_key);
     gg_umetrics_destroy(&u->m);
     gg_info("utility", "msg=\"stopped\"");

@@ -8,6 +8,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -22,6 +23,8 @@ def parse_args():
     ap.add_argument("--gridgate", required=True)
     ap.add_argument("--source", required=True)
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--suite", default="intl", choices=["intl", "gm"],
+                    help="message security suite of the demo sites")
     return ap.parse_args()
 
 
@@ -38,27 +41,44 @@ def ports_free(base, n):
     return True
 
 
+def ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port_base(n=4):
-    for _ in range(200):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        base = s.getsockname()[1]
-        s.close()
-        if base + n < 65535 and ports_free(base, n):
+    """n free consecutive ports below the kernel's ephemeral range: a port in
+    that range can be taken, while a role is down between a kill and its
+    restart, by the local end of any outgoing connection, and the restart
+    then fails to listen."""
+    lo, hi = ephemeral_range()
+    candidates = [(10000, lo - n - 1)] if lo - n - 1 > 10000 else [(hi + 1, 65535 - n)]
+    rnd = random.Random()
+    for _ in range(500):
+        a, b = candidates[0]
+        base = rnd.randrange(a, b)
+        if ports_free(base, n):
             return base
     raise RuntimeError("no free port range")
 
 
 class Demo:
-    def __init__(self, gridgate, accounts=300, months=6, suite="intl", workdir=None):
+    def __init__(self, gridgate, accounts=300, months=6, suite="intl", workdir=None, pg=None):
+        """pg: a PostgreSQL conninfo; the utility then reads that database
+        (seeded with the same rows as marketing.db, which stays for checks)."""
         self.gridgate = os.path.abspath(gridgate)
         self.dir = workdir or tempfile.mkdtemp(prefix="gg-integ-")
         self.port = free_port_base()
         self.procs = {}
         self.logs = {}
+        extra = ["--pg", pg] if pg else []
         out = subprocess.run([self.gridgate, "demo", "init", self.dir, "--port-base", str(self.port),
-                              "--accounts", str(accounts), "--months", str(months), "--suite", suite],
-                             capture_output=True, text=True, timeout=300)
+                              "--accounts", str(accounts), "--months", str(months), "--suite", suite]
+                             + extra, capture_output=True, text=True, timeout=300)
         if out.returncode != 0:
             raise RuntimeError("demo init failed: %s %s" % (out.stdout, out.stderr))
         self.db_path = os.path.join(self.dir, "marketing.db")

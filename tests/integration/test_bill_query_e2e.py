@@ -57,7 +57,7 @@ def raw_http(port, head, body_len, chunk=65536):
 def main():
     args = parse_args()
     c = Checker()
-    d = Demo(args.gridgate, accounts=300, months=6)
+    d = Demo(args.gridgate, accounts=300, months=6, suite=args.suite)
     try:
         d.start_both()
         st, body = d.get("/healthz")

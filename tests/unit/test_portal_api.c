@@ -68,13 +68,39 @@ static void test_wrong_method_is_405_with_allow(void **state)
     (void)state;
     assert_string_equal(route(GG_M_GET, "/api/v1/bindings", &r, &http), "method_not_allowed");
     assert_int_equal(http, 405);
-    assert_string_equal(r.allow, "POST");
+    assert_string_equal(r.allow, "POST, DELETE");
     assert_int_equal(r.id, GG_ROUTE_NONE);
     assert_string_equal(route(GG_M_POST, "/api/v1/accounts/A1/bills", &r, &http),
                         "method_not_allowed");
     assert_string_equal(r.allow, "GET");
     assert_string_equal(route(GG_M_OTHER, "/", &r, &http), "method_not_allowed");
     assert_string_equal(route(GG_M_POST, "/healthz", &r, &http), "method_not_allowed");
+}
+
+static void test_delete_bindings_routes_to_unbind_with_the_token(void **state)
+{
+    gg_api_route r;
+    gg_api_status st;
+    json_t *payload = NULL;
+    int http;
+
+    (void)state;
+    assert_null(route(GG_M_DELETE, "/api/v1/bindings", &r, &http));
+    assert_int_equal(r.id, GG_ROUTE_UNBIND);
+    assert_null(route(GG_M_POST, "/api/v1/bindings", &r, &http));
+    assert_int_equal(r.id, GG_ROUTE_BINDINGS);
+    gg_api_parse_unbind(NULL, &payload, &st);
+    assert_string_equal(st.code, "missing_token");
+    assert_int_equal(st.http, 401);
+    assert_null(payload);
+    gg_api_parse_unbind("gg1.bad token", &payload, &st);
+    assert_string_equal(st.code, "invalid_token");
+    assert_null(payload);
+    gg_api_parse_unbind("gg1.AAAA.BBBB", &payload, &st);
+    assert_null(st.code);
+    assert_string_equal(json_string_value(json_object_get(payload, "binding_token")),
+                        "gg1.AAAA.BBBB");
+    json_decref(payload);
 }
 
 static void test_unknown_paths_are_404(void **state)
@@ -650,11 +676,64 @@ static void test_admin_listen_must_be_loopback(void **state)
     assert_false(gg_portal_is_loopback_host(NULL));
 }
 
+/* usage_case - parse a usage query; returns the HTTP status, *out the payload. */
+static int usage_case(const char *query, json_t **out)
+{
+    gg_api_status st;
+    int64_t now = 1751328000000LL;  /* 2025-07-01T00:00:00Z */
+
+    gg_api_parse_usage("3200012345", query, "gg1.abc.def", now, out, &st);
+    return st.http;
+}
+
+static void test_usage_route_defaults_and_limits(void **state)
+{
+    gg_api_route r;
+    gg_api_status st;
+    json_t *p = NULL;
+    long d = 0;
+    char day[11];
+
+    (void)state;
+    gg_api_match(GG_M_GET, "/api/v1/accounts/3200012345/usage", &r, &st);
+    assert_int_equal(r.id, GG_ROUTE_USAGE);
+    assert_string_equal(r.account_no, "3200012345");
+    gg_api_match(GG_M_POST, "/api/v1/accounts/3200012345/usage", &r, &st);
+    assert_int_equal(st.http, 405);
+    assert_int_equal(usage_case(NULL, &p), 200);
+    assert_string_equal(json_string_value(json_object_get(p, "granularity")), "month");
+    json_decref(p);
+    assert_int_equal(usage_case("granularity=day&from=2024-02-01&to=2024-02-29", &p), 200);
+    assert_string_equal(json_string_value(json_object_get(p, "to")), "2024-02-29");
+    json_decref(p);
+    assert_int_equal(usage_case("granularity=day&to=2024-03-01", &p), 200);
+    assert_string_equal(json_string_value(json_object_get(p, "from")), "2024-02-01");  /* 29 days back */
+    json_decref(p);
+    assert_int_equal(usage_case("granularity=day&from=2023-02-29", &p), 400);
+    assert_int_equal(usage_case("granularity=day&from=2024-01-01&to=2024-12-31", &p), 200);
+    json_decref(p);
+    assert_int_equal(usage_case("granularity=day&from=2024-01-01&to=2025-01-01", &p), 400);
+    assert_int_equal(usage_case("granularity=month&from=2015-01&to=2024-12", &p), 200);
+    json_decref(p);
+    assert_int_equal(usage_case("granularity=month&from=2014-12&to=2024-12", &p), 400);
+    assert_int_equal(usage_case("granularity=hour", &p), 400);
+    assert_int_equal(usage_case("granularity=day&from=2024-03-02&to=2024-03-01", &p), 400);
+    assert_int_equal(gg_api_parse_day("1970-01-01", &d), 0);
+    assert_int_equal(d, 0);
+    assert_int_equal(gg_api_parse_day("2000-03-01", &d), 0);
+    assert_int_equal(d, 11017);
+    gg_api_format_day(11017, day);
+    assert_string_equal(day, "2000-03-01");
+    gg_api_format_day(19782, day);
+    assert_string_equal(day, "2024-02-29");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_api_paths_route_to_their_handlers),
         cmocka_unit_test(test_wrong_method_is_405_with_allow),
+        cmocka_unit_test(test_delete_bindings_routes_to_unbind_with_the_token),
         cmocka_unit_test(test_unknown_paths_are_404),
         cmocka_unit_test(test_path_traversal_forms_are_refused),
         cmocka_unit_test(test_encoded_nul_and_bad_escapes_are_400),
@@ -681,6 +760,7 @@ int main(void)
         cmocka_unit_test(test_pending_table_finds_removes_and_bounds),
         cmocka_unit_test(test_pending_ids_sharing_a_bucket_stay_apart),
         cmocka_unit_test(test_admin_listen_must_be_loopback),
+        cmocka_unit_test(test_usage_route_defaults_and_limits),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
