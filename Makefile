@@ -75,6 +75,7 @@ bench-crypto: deps build
 
 bench-store: deps build
 	cmake --build $(BUILD) --target bench_store
+	mkdir -p $(BUILD)/tmp/bench-store
 	$(BUILD)/bench_store --dir $(BUILD)/tmp/bench-store
 
 # The gateway against the database served directly (issue 7): 200,000 accounts x 24 months
