@@ -68,6 +68,42 @@ static gg_err prep(sqlite3 *db, const char *sql, sqlite3_stmt **st, const char *
     return GG_OK;
 }
 
+/* lookup - prepare sql, bind key to ?1 and step. GG_OK with *st on the
+ * row (the caller reads it, then finalizes *st); GG_ENOTFOUND when there
+ * is none, or the database error; on anything but GG_OK *st is NULL. */
+static gg_err lookup(sqlite3 *db, const char *sql, const char *key, sqlite3_stmt **st,
+                     const char *op)
+{
+    gg_err e = prep(db, sql, st, op);
+    int rc;
+
+    if (e != GG_OK)
+        return e;
+    sqlite3_bind_text(*st, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(*st);
+    if (rc == SQLITE_ROW)
+        return GG_OK;
+    e = rc == SQLITE_DONE ? GG_ENOTFOUND : lerr(db, rc, op);
+    sqlite3_finalize(*st);
+    *st = NULL;
+    return e;
+}
+
+/* step_one_change - run a bound write that must change exactly one row and
+ * finalize it: GG_ENOTFOUND when it changed none, or the database error. */
+static gg_err step_one_change(sqlite3 *db, sqlite3_stmt *st, const char *op)
+{
+    int rc = sqlite3_step(st);
+    gg_err e = GG_OK;
+
+    if (rc != SQLITE_DONE)
+        e = lerr(db, rc, op);
+    else if (sqlite3_changes(db) != 1)
+        e = GG_ENOTFOUND;
+    sqlite3_finalize(st);
+    return e;
+}
+
 /* copy_text - text column col into out (size outsz); too long is GG_EIO. */
 static gg_err copy_text(sqlite3_stmt *st, int col, char *out, size_t outsz)
 {
@@ -154,24 +190,13 @@ gg_err gg_mkt_inbox_get(gg_mkt *m, const char *key, char *req_hash, char **resul
     sqlite3_stmt *st = NULL;
     const unsigned char *r;
     gg_err e;
-    int rc;
 
     *result = NULL;
     if (db == NULL || key == NULL)
         return GG_EINVAL;
-    e = prep(db, sql, &st, "inbox get");
+    e = lookup(db, sql, key, &st, "inbox get");
     if (e != GG_OK)
         return e;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        e = GG_ENOTFOUND;
-        goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        e = lerr(db, rc, "inbox get");
-        goto out;
-    }
     e = copy_text(st, 0, req_hash, GG_MKT_HASH_MAX);
     if (e != GG_OK)
         goto out;
@@ -270,21 +295,13 @@ gg_err gg_mkt_bill_due(gg_mkt *m, const char *bill_id, gg_bill_due *out)
     sqlite3 *db = db_of(m, "bill due");
     sqlite3_stmt *st = NULL;
     gg_err e;
-    int rc;
 
     if (db == NULL || bill_id == NULL)
         return GG_EINVAL;
-    e = prep(db, sql, &st, "bill due");
+    e = lookup(db, sql, bill_id, &st, "bill due");
     if (e != GG_OK)
         return e;
-    sqlite3_bind_text(st, 1, bill_id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        e = read_due(st, out);
-    else if (rc == SQLITE_DONE)
-        e = GG_ENOTFOUND;
-    else
-        e = lerr(db, rc, "bill due");
+    e = read_due(st, out);
     sqlite3_finalize(st);
     return e;
 }
@@ -323,13 +340,7 @@ gg_err gg_mkt_payment_post(gg_mkt *m, const gg_payment *p, const char *bill_stat
         return e;
     sqlite3_bind_text(st, 1, p->bill_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, bill_status, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE)
-        e = lerr(db, rc, "bill status");
-    else if (sqlite3_changes(db) != 1)
-        e = GG_ENOTFOUND;
-    sqlite3_finalize(st);
-    return e;
+    return step_one_change(db, st, "bill status");
 }
 
 /* gg_mkt_bill_set_status - compare-and-set a bill's status. */
@@ -341,7 +352,6 @@ gg_err gg_mkt_bill_set_status(gg_mkt *m, const char *bill_id, const char *from, 
     sqlite3 *db = db_of(m, "bill set status");
     sqlite3_stmt *st = NULL;
     gg_err e;
-    int rc;
 
     if (db == NULL || bill_id == NULL || from == NULL || to == NULL)
         return GG_EINVAL;
@@ -351,13 +361,7 @@ gg_err gg_mkt_bill_set_status(gg_mkt *m, const char *bill_id, const char *from, 
     sqlite3_bind_text(st, 1, bill_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE)
-        e = lerr(db, rc, "bill set status");
-    else if (sqlite3_changes(db) != 1)
-        e = GG_ENOTFOUND;
-    sqlite3_finalize(st);
-    return e;
+    return step_one_change(db, st, "bill set status");
 }
 
 /* gg_mkt_overdue_list - unpaid bills past their due date. */
@@ -541,21 +545,13 @@ gg_err gg_mkt_mark_get(gg_mkt *m, const char *name, char *out, size_t outsz)
     sqlite3 *db = db_of(m, "mark get");
     sqlite3_stmt *st = NULL;
     gg_err e;
-    int rc;
 
     if (db == NULL || name == NULL)
         return GG_EINVAL;
-    e = prep(db, sql, &st, "mark get");
+    e = lookup(db, sql, name, &st, "mark get");
     if (e != GG_OK)
         return e;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        e = copy_text(st, 0, out, outsz);
-    else if (rc == SQLITE_DONE)
-        e = GG_ENOTFOUND;
-    else
-        e = lerr(db, rc, "mark get");
+    e = copy_text(st, 0, out, outsz);
     sqlite3_finalize(st);
     return e;
 }
