@@ -96,7 +96,7 @@ static int is_alnum(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* valid_account - 1..GG_API_ACCOUNT_MAX letters or digits. */
+/* valid_account - the n bytes at s are 1..GG_API_ACCOUNT_MAX letters or digits. */
 static int valid_account(const char *s, size_t n)
 {
     size_t i;
@@ -558,43 +558,57 @@ static int month_param(const char *query, const char *key, int *month, gg_api_st
     return 1;
 }
 
-/* gg_api_parse_bills - validate a bills query into a payload. */
-void gg_api_parse_bills(const char *account_no, const char *query, const char *token,
-                        int64_t now_ms, json_t **payload, gg_api_status *st)
+int gg_api_valid_account(const char *s)
+{
+    return valid_account(s, strlen(s));
+}
+
+int gg_api_month_range(const char *query, int64_t now_ms, int max_months, char sfrom[8],
+                       char sto[8], gg_api_status *st)
 {
     int from = 0, to = 0, has_from, has_to;
-    char sfrom[8], sto[8];
 
-    *payload = NULL;
-    gg_api_check_token(token, st);
-    if (st->code != NULL)
-        return;
-    if (account_no == NULL || !valid_account(account_no, strlen(account_no))) {
-        gg_api_fail(st, 400, "invalid_parameter", "account_no must be 1 to %d letters or digits",
-                    GG_API_ACCOUNT_MAX);
-        return;
-    }
     has_from = month_param(query, "from", &from, st);
     if (has_from < 0)
-        return;
+        return -1;
     has_to = month_param(query, "to", &to, st);
     if (has_to < 0)
-        return;
+        return -1;
     if (!has_to)
         to = gg_api_current_month(now_ms);
     if (!has_from)
         from = to - 11;
     if (from > to) {
         gg_api_fail(st, 400, "invalid_parameter", "from must not be after to");
-        return;
+        return -1;
     }
-    if (to - from + 1 > GG_API_RANGE_MAX) {
+    if (to - from + 1 > max_months) {
         gg_api_fail(st, 400, "invalid_parameter", "from..to must span at most %d months",
-                    GG_API_RANGE_MAX);
-        return;
+                    max_months);
+        return -1;
     }
     gg_api_format_month(from, sfrom);
     gg_api_format_month(to, sto);
+    return 0;
+}
+
+/* gg_api_parse_bills - validate a bills query into a payload. */
+void gg_api_parse_bills(const char *account_no, const char *query, const char *token,
+                        int64_t now_ms, json_t **payload, gg_api_status *st)
+{
+    char sfrom[8], sto[8];
+
+    *payload = NULL;
+    gg_api_check_token(token, st);
+    if (st->code != NULL)
+        return;
+    if (account_no == NULL || !gg_api_valid_account(account_no)) {
+        gg_api_fail(st, 400, "invalid_parameter", "account_no must be 1 to %d letters or digits",
+                    GG_API_ACCOUNT_MAX);
+        return;
+    }
+    if (gg_api_month_range(query, now_ms, GG_API_RANGE_MAX, sfrom, sto, st) != 0)
+        return;
     *payload = json_pack("{s:s,s:s,s:s,s:s}", "binding_token", token, "account_no", account_no,
                          "from", sfrom, "to", sto);
     if (*payload == NULL) {

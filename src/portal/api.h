@@ -95,6 +95,18 @@ void gg_api_format_month(int month, char out[8]);
 /* gg_api_current_month - the month number of now_ms in local time. */
 int gg_api_current_month(int64_t now_ms);
 
+/* gg_api_valid_account - whether s is 1..GG_API_ACCOUNT_MAX ASCII letters
+ * or digits. */
+int gg_api_valid_account(const char *s);
+
+/* gg_api_month_range - the from and to months of query ("YYYY-MM"):
+ * a missing "to" is the current month of now_ms, a missing "from" 11
+ * months before "to"; from must not be after to, and the range spans at
+ * most max_months. Writes "YYYY-MM" into sfrom and sto and returns 0, or
+ * sets st to 400 invalid_parameter naming the problem and returns -1. */
+int gg_api_month_range(const char *query, int64_t now_ms, int max_months, char sfrom[8],
+                       char sto[8], gg_api_status *st);
+
 /* gg_api_check_token - the X-Binding-Token header value (NULL when absent):
  * 401 missing_token if absent or empty, 401 invalid_token if longer than
  * GG_TOKEN_MAX or holding characters a token never has. */

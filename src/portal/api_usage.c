@@ -6,39 +6,6 @@
 
 #include "portal/api.h"
 
-/* account_ok - 1..GG_API_ACCOUNT_MAX ASCII letters or digits. */
-static int account_ok(const char *s)
-{
-    size_t i, n = strlen(s);
-
-    if (n == 0 || n > GG_API_ACCOUNT_MAX)
-        return 0;
-    for (i = 0; i < n; i++) {
-        char c = s[i];
-
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
-            return 0;
-    }
-    return 1;
-}
-
-/* month_param - read month key of query into *month (if present). Returns
- * 1 present and valid, 0 absent, -1 invalid (st set). */
-static int month_param(const char *query, const char *key, int *month, gg_api_status *st)
-{
-    char v[16];
-    int r = gg_api_query_get(query, key, v, sizeof v);
-
-    if (r == 0)
-        return 0;
-    if (r < 0 || gg_api_parse_month(v, month) != 0) {
-        gg_api_fail(st, 400, "invalid_parameter",
-                    "%s must be a month as YYYY-MM (month 01-12)", key);
-        return -1;
-    }
-    return 1;
-}
-
 /* gg_api_parse_day - "YYYY-MM-DD" to days since 1970-01-01. */
 int gg_api_parse_day(const char *s, long *day)
 {
@@ -110,7 +77,7 @@ void gg_api_parse_usage(const char *account_no, const char *query, const char *t
     gg_api_check_token(token, st);
     if (st->code != NULL)
         return;
-    if (account_no == NULL || !account_ok(account_no)) {
+    if (account_no == NULL || !gg_api_valid_account(account_no)) {
         gg_api_fail(st, 400, "invalid_parameter", "account_no must be 1 to %d letters or digits",
                     GG_API_ACCOUNT_MAX);
         return;
@@ -122,29 +89,8 @@ void gg_api_parse_usage(const char *account_no, const char *query, const char *t
     }
     month = g == 0 || strcmp(gran, "month") == 0;
     if (month) {
-        int from = 0, to = 0;
-
-        has_from = month_param(query, "from", &from, st);
-        if (has_from < 0)
+        if (gg_api_month_range(query, now_ms, GG_API_USAGE_MONTHS_MAX, sfrom, sto, st) != 0)
             return;
-        has_to = month_param(query, "to", &to, st);
-        if (has_to < 0)
-            return;
-        if (!has_to)
-            to = gg_api_current_month(now_ms);
-        if (!has_from)
-            from = to - 11;
-        if (from > to) {
-            gg_api_fail(st, 400, "invalid_parameter", "from must not be after to");
-            return;
-        }
-        if (to - from + 1 > GG_API_USAGE_MONTHS_MAX) {
-            gg_api_fail(st, 400, "invalid_parameter", "from..to must span at most %d months",
-                        GG_API_USAGE_MONTHS_MAX);
-            return;
-        }
-        gg_api_format_month(from, sfrom);
-        gg_api_format_month(to, sto);
     } else {
         long from = 0, to = 0;
 
