@@ -26,6 +26,9 @@ void gg_log_set_site(const char *site)
 
 /* vlog_line - format one line and write it with a single write(2). */
 static void vlog_line(const char *level, const char *comp, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void vlog_line(const char *level, const char *comp, const char *fmt, va_list ap)
 {
     char line[2048];
     struct timespec ts;
