@@ -96,8 +96,7 @@ static int is_alnum(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* valid_account - the n bytes at s are 1..GG_API_ACCOUNT_MAX letters or digits. */
-static int valid_account(const char *s, size_t n)
+int gg_api_valid_account(const char *s, size_t n)
 {
     size_t i;
 
@@ -185,7 +184,7 @@ static void route_bills(gg_api_method m, const char *rest, gg_api_route *r,
         return;
     }
     n = (size_t)(slash - rest);
-    if (!valid_account(rest, n)) {
+    if (!gg_api_valid_account(rest, n)) {
         gg_api_fail(st, 400, "invalid_parameter",
                     "account_no must be 1 to %d letters or digits", GG_API_ACCOUNT_MAX);
         return;
@@ -362,8 +361,7 @@ void gg_api_check_token(const char *token, gg_api_status *st)
     gg_api_status_ok(st);
 }
 
-/* get_string - field name of obj as a string, or fail st. */
-static const char *get_string(json_t *obj, const char *name, gg_api_status *st)
+const char *gg_api_field_str(json_t *obj, const char *name, gg_api_status *st)
 {
     json_t *v = json_object_get(obj, name);
 
@@ -496,7 +494,7 @@ void gg_api_parse_bind(const char *body, size_t len, size_t max_body, json_t **p
     }
     if (check_known_fields(root, fields, st) != 0)
         goto out;
-    user = get_string(root, "portal_user_id", st);
+    user = gg_api_field_str(root, "portal_user_id", st);
     if (user == NULL)
         goto out;
     if (!valid_user_id(user)) {
@@ -505,15 +503,15 @@ void gg_api_parse_bind(const char *body, size_t len, size_t max_body, json_t **p
                     GG_API_USER_MAX);
         goto out;
     }
-    acct = get_string(root, "account_no", st);
+    acct = gg_api_field_str(root, "account_no", st);
     if (acct == NULL)
         goto out;
-    if (!valid_account(acct, strlen(acct))) {
+    if (!gg_api_valid_account(acct, strlen(acct))) {
         gg_api_fail(st, 400, "invalid_parameter", "account_no must be 1 to %d letters or digits",
                     GG_API_ACCOUNT_MAX);
         goto out;
     }
-    name = get_string(root, "holder_name", st);
+    name = gg_api_field_str(root, "holder_name", st);
     if (name == NULL)
         goto out;
     if (!valid_name(name)) {
@@ -522,7 +520,7 @@ void gg_api_parse_bind(const char *body, size_t len, size_t max_body, json_t **p
                     GG_API_NAME_MAX);
         goto out;
     }
-    last4 = get_string(root, "phone_last4", st);
+    last4 = gg_api_field_str(root, "phone_last4", st);
     if (last4 == NULL)
         goto out;
     if (!valid_last4(last4)) {
@@ -556,11 +554,6 @@ static int month_param(const char *query, const char *key, int *month, gg_api_st
         return -1;
     }
     return 1;
-}
-
-int gg_api_valid_account(const char *s)
-{
-    return valid_account(s, strlen(s));
 }
 
 int gg_api_month_range(const char *query, int64_t now_ms, int max_months, char sfrom[8],
@@ -602,7 +595,7 @@ void gg_api_parse_bills(const char *account_no, const char *query, const char *t
     gg_api_check_token(token, st);
     if (st->code != NULL)
         return;
-    if (account_no == NULL || !gg_api_valid_account(account_no)) {
+    if (account_no == NULL || !gg_api_valid_account(account_no, strlen(account_no))) {
         gg_api_fail(st, 400, "invalid_parameter", "account_no must be 1 to %d letters or digits",
                     GG_API_ACCOUNT_MAX);
         return;

@@ -95,9 +95,14 @@ void gg_api_format_month(int month, char out[8]);
 /* gg_api_current_month - the month number of now_ms in local time. */
 int gg_api_current_month(int64_t now_ms);
 
-/* gg_api_valid_account - whether s is 1..GG_API_ACCOUNT_MAX ASCII letters
- * or digits. */
-int gg_api_valid_account(const char *s);
+/* gg_api_valid_account - whether the n bytes at s are 1..GG_API_ACCOUNT_MAX
+ * ASCII letters or digits (s need not be NUL-terminated). */
+int gg_api_valid_account(const char *s, size_t n);
+
+/* gg_api_field_str - obj[name] as a string (owned by obj), or NULL with st
+ * set to 400 invalid_parameter: "missing field NAME" or "NAME must be a
+ * string". */
+const char *gg_api_field_str(json_t *obj, const char *name, gg_api_status *st);
 
 /* gg_api_month_range - the from and to months of query ("YYYY-MM"):
  * a missing "to" is the current month of now_ms, a missing "from" 11

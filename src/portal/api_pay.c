@@ -30,19 +30,6 @@ static int ident_ok(const char *s, size_t max)
     return 1;
 }
 
-/* account_ok - 1..GG_API_ACCOUNT_MAX letters or digits, n bytes. */
-static int account_ok(const char *s, size_t n)
-{
-    size_t i;
-
-    if (n == 0 || n > GG_API_ACCOUNT_MAX)
-        return 0;
-    for (i = 0; i < n; i++)
-        if (!alnum(s[i]))
-            return 0;
-    return 1;
-}
-
 /* gg_api_route_payments - "{account_no}/payments". */
 void gg_api_route_payments(gg_api_method m, const char *rest, gg_api_route *r,
                            gg_api_status *st)
@@ -55,7 +42,7 @@ void gg_api_route_payments(gg_api_method m, const char *rest, gg_api_route *r,
         return;
     }
     n = (size_t)(slash - rest);
-    if (!account_ok(rest, n)) {
+    if (!gg_api_valid_account(rest, n)) {
         gg_api_fail(st, 400, "invalid_parameter", "account_no must be 1 to %d letters or digits",
                     GG_API_ACCOUNT_MAX);
         return;
@@ -102,22 +89,6 @@ void gg_api_route_transaction(gg_api_method m, const char *id, gg_api_route *r,
     gg_api_status_ok(st);
 }
 
-/* field_str - body[name] as a string, or fail st. */
-static const char *field_str(json_t *obj, const char *name, gg_api_status *st)
-{
-    json_t *v = json_object_get(obj, name);
-
-    if (v == NULL) {
-        gg_api_fail(st, 400, "invalid_parameter", "missing field %s", name);
-        return NULL;
-    }
-    if (!json_is_string(v)) {
-        gg_api_fail(st, 400, "invalid_parameter", "%s must be a string", name);
-        return NULL;
-    }
-    return json_string_value(v);
-}
-
 /* only_fields - every key of obj is bill_id, amount_fen or payment_ref. */
 static int only_fields(json_t *obj, gg_api_status *st)
 {
@@ -150,7 +121,7 @@ void gg_api_parse_pay(const char *account_no, const char *token, const char *bod
     gg_api_check_token(token, st);
     if (st->code != NULL)
         return;
-    if (account_no == NULL || !account_ok(account_no, strlen(account_no))) {
+    if (account_no == NULL || !gg_api_valid_account(account_no, strlen(account_no))) {
         gg_api_fail(st, 400, "invalid_parameter", "account_no must be 1 to %d letters or digits",
                     GG_API_ACCOUNT_MAX);
         return;
@@ -170,7 +141,7 @@ void gg_api_parse_pay(const char *account_no, const char *token, const char *bod
     }
     if (only_fields(root, st) != 0)
         goto out;
-    bill = field_str(root, "bill_id", st);
+    bill = gg_api_field_str(root, "bill_id", st);
     if (bill == NULL)
         goto out;
     if (!ident_ok(bill, GG_API_BILL_ID_MAX)) {
@@ -193,7 +164,7 @@ void gg_api_parse_pay(const char *account_no, const char *token, const char *bod
                     "(at most %lld)", GG_API_AMOUNT_MAX);
         goto out;
     }
-    ref = field_str(root, "payment_ref", st);
+    ref = gg_api_field_str(root, "payment_ref", st);
     if (ref == NULL)
         goto out;
     if (!ident_ok(ref, GG_API_PAY_REF_MAX)) {

@@ -77,7 +77,7 @@ void gg_api_parse_usage(const char *account_no, const char *query, const char *t
     gg_api_check_token(token, st);
     if (st->code != NULL)
         return;
-    if (account_no == NULL || !gg_api_valid_account(account_no)) {
+    if (account_no == NULL || !gg_api_valid_account(account_no, strlen(account_no))) {
         gg_api_fail(st, 400, "invalid_parameter", "account_no must be 1 to %d letters or digits",
                     GG_API_ACCOUNT_MAX);
         return;
