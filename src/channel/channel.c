@@ -557,6 +557,11 @@ static void *thread_main(void *arg)
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     event_base_loop(ch->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    /* stop_cb freed the connections, but a bufferevent with a deferred
+     * callback still queued is only finalised by a later loop pass
+     * (event_base_free cancels, and so leaks, it): run the queue dry. */
+    for (int i = 0; i < 4; i++)
+        event_base_loop(ch->base, EVLOOP_NONBLOCK);
     return NULL;
 }
 
