@@ -1,6 +1,8 @@
 /* main.c - gridgate: dispatch to subcommands. */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,8 +93,18 @@ static gg_config *load_config(int argc, char **argv)
 
 int gg_cmd_run(int argc, char **argv)
 {
-    gg_config *cfg = load_config(argc, argv);
+    sigset_t stop;
     gg_err rc;
+    /* A SIGTERM that arrives while the role is still starting (a service
+     * manager stopping a unit it has just restarted) must wait for the
+     * role's own handling and a clean stop, not kill it half-way: block
+     * the stop signals before anything else; each role takes them over. */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    gg_config *cfg = load_config(argc, argv);
     if (!cfg)
         return 2;
     const char *level = gg_config_str(cfg, "log.level");

@@ -18,6 +18,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -607,6 +608,14 @@ gg_err gg_portal_run(const gg_config *cfg)
         goto out;
     gg_info("portal", "msg=\"running\" site=%s peer=%s timeout_ms=%lld", p->site, p->peer,
             (long long)p->timeout_ms);
+    /* gg_cmd_run blocked the stop signals; the handlers are in place now,
+     * so let them in (one that came during start-up is taken here). */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP);
+    pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
     if (event_base_dispatch(p->base) < 0) {
         gg_error("portal", "msg=\"event loop failed\"");
         e = GG_EIO;
