@@ -172,10 +172,20 @@ json_t *gg_gate_call(gg_gate *g, gg_svc_ctx *ctx, const char *txn, json_t *req,
         json_t *a = json_object_get(req, "account_no");
 
         if (json_is_string(a))
-            atomic_fetch_add(&g->invalidated,
-                             (long long)gg_cache_invalidate(g->cache, json_string_value(a)));
+            gg_gate_invalidate(g, json_string_value(a));
     }
     return rep;
+}
+
+size_t gg_gate_invalidate(gg_gate *g, const char *account)
+{
+    size_t n;
+
+    if (g == NULL || account == NULL)
+        return 0;
+    n = gg_cache_invalidate(g->cache, account);
+    atomic_fetch_add(&g->invalidated, (long long)n);
+    return n;
 }
 
 void gg_gate_write_metrics(gg_gate *g, FILE *f)
@@ -202,7 +212,7 @@ void gg_gate_write_metrics(gg_gate *g, FILE *f)
             "# HELP gridgate_cache_hit_age_seconds_sum Summed age of the answers served from the cache.\n"
             "# TYPE gridgate_cache_hit_age_seconds_sum counter\n"
             "gridgate_cache_hit_age_seconds_sum %.3f\n"
-            "# HELP gridgate_cache_invalidated_total Cached answers dropped by a payment.\n"
+            "# HELP gridgate_cache_invalidated_total Cached answers dropped by a payment or a bill sweep.\n"
             "# TYPE gridgate_cache_invalidated_total counter\n"
             "gridgate_cache_invalidated_total %lld\n"
             "# HELP gridgate_cache_entries Answers held in the cache.\n"

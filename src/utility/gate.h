@@ -51,6 +51,12 @@ json_t *gg_gate_call(gg_gate *g, gg_svc_ctx *ctx, const char *txn, json_t *req,
 
 gg_governor *gg_gate_governor(gg_gate *g);
 
+/* gg_gate_invalidate - drop every cached answer of account (its bills or
+ * status changed outside a payment: a bill sweep); counted in
+ * gridgate_cache_invalidated_total. Thread-safe; g NULL is fine. Returns
+ * how many answers were dropped. */
+size_t gg_gate_invalidate(gg_gate *g, const char *account);
+
 /* gg_gate_write_metrics - governor and cache metrics as Prometheus text. */
 void gg_gate_write_metrics(gg_gate *g, FILE *f);
 

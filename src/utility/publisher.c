@@ -35,6 +35,7 @@ struct gg_publisher {
     const gg_env_keys *keys;
     const char *site;
     const char *peer;
+    gg_gate *gate;                       /* its cache is invalidated by the sweeps */
     int64_t retention_ms;
     int64_t sweep_ms;
     pthread_t th;
@@ -173,8 +174,9 @@ static gg_err put_event(gg_publisher *p, const char *type, json_t *data)
     return e;
 }
 
-/* finish - commit or roll back the sweep's transaction; log the outcome. */
-static void finish(gg_publisher *p, gg_err e, const char *what, size_t n)
+/* finish - commit or roll back the sweep's transaction; log the outcome.
+ * GG_OK if it committed. */
+static gg_err finish(gg_publisher *p, gg_err e, const char *what, size_t n)
 {
     if (e == GG_OK)
         e = gg_mkt_commit(p->mkt);
@@ -184,6 +186,7 @@ static void finish(gg_publisher *p, gg_err e, const char *what, size_t n)
         gg_warn("utility", "msg=\"bill sweep failed\" what=%s err=%s", what, gg_errname(e));
     else if (n > 0)
         gg_info("utility", "msg=\"bill events published\" what=%s count=%zu", what, n);
+    return e;
 }
 
 /* sweep_overdue - unpaid bills past due become overdue, with their events. */
@@ -213,8 +216,11 @@ static void sweep_overdue(gg_publisher *p)
                                     "bill_status", "overdue"));
         moved += e == GG_OK;
     }
+    if (finish(p, e, "bill.overdue", moved) == GG_OK) {
+        for (i = 0; i < n; i++)
+            gg_gate_invalidate(p->gate, v[i].account_no);
+    }
     free(v);
-    finish(p, e, "bill.overdue", moved);
 }
 
 /* sweep_issued - a bill.issued event for each bill issued since the mark
@@ -234,12 +240,12 @@ static void sweep_issued(gg_publisher *p)
         e = gg_mkt_issued_last(p->mkt, mark, sizeof mark);
         if (e == GG_OK)
             e = gg_mkt_mark_set(p->mkt, "bill_issued", mark);
-        finish(p, e, "bill.issued mark", 0);
+        (void)finish(p, e, "bill.issued mark", 0);
         return;
     }
     bar = e == GG_OK ? strchr(mark, '|') : NULL;
     if (bar == NULL) {
-        finish(p, e == GG_OK ? GG_EINVAL : e, "bill.issued mark", 0);
+        (void)finish(p, e == GG_OK ? GG_EINVAL : e, "bill.issued mark", 0);
         return;
     }
     *bar = '\0';
@@ -254,8 +260,11 @@ static void sweep_issued(gg_publisher *p)
         snprintf(mark, sizeof mark, "%s|%s", v[n - 1].issued_on, v[n - 1].bill_id);
         e = gg_mkt_mark_set(p->mkt, "bill_issued", mark);
     }
+    if (finish(p, e, "bill.issued", e == GG_OK ? n : 0) == GG_OK) {
+        for (i = 0; i < n; i++)
+            gg_gate_invalidate(p->gate, v[i].account_no);
+    }
     free(v);
-    finish(p, e, "bill.issued", e == GG_OK ? n : 0);
 }
 
 /* prune - drop inbox records past the retention (the guarantee's window). */
@@ -307,7 +316,8 @@ static void *pub_main(void *arg)
 
 /* gg_publisher_start - connection and thread. */
 gg_err gg_publisher_start(const gg_config *cfg, gg_transport *t, const gg_env_keys *keys,
-                          const char *site, const char *peer, gg_publisher **out)
+                          const char *site, const char *peer, gg_gate *gate,
+                          gg_publisher **out)
 {
     const char *db = gg_config_str(cfg, "utility.marketing_db");
     gg_publisher *p;
@@ -322,6 +332,7 @@ gg_err gg_publisher_start(const gg_config *cfg, gg_transport *t, const gg_env_ke
     p->keys = keys;
     p->site = site;
     p->peer = peer;
+    p->gate = gate;
     p->retention_ms = gg_config_int(cfg, "utility.inbox_retention_days") * 86400000LL;
     p->sweep_ms = gg_config_int(cfg, "utility.bill_sweep_s") * 1000LL;
     const char *pg = gg_config_str(cfg, "utility.marketing_pg");

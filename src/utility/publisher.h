@@ -11,7 +11,10 @@
  * utility.bill_sweep_s, publishes bill.issued for bills issued since its
  * mark (gg_marks "bill_issued", advanced in the same transaction) and marks
  * unpaid bills past their due date overdue, each with a bill.overdue event
- * in the same transaction.
+ * in the same transaction. Once a sweep has committed, the cached answers
+ * of every account it touched are dropped (gg_gate_invalidate), so that a
+ * bill the marketing system issued, or one the sweep made overdue, is not
+ * hidden by a cached answer (fresh or, under saturation, stale).
  */
 #ifndef GG_UTILITY_PUBLISHER_H
 #define GG_UTILITY_PUBLISHER_H
@@ -23,14 +26,17 @@
 #include "envelope/envelope.h"
 #include "marketing/ledger.h"
 #include "transport/transport.h"
+#include "utility/gate.h"
 
 typedef struct gg_publisher gg_publisher;
 
 /* gg_publisher_start - open a marketing connection (utility.marketing_db)
- * and start the thread. t, keys, site and peer are borrowed and must
- * outlive the publisher. */
+ * and start the thread. t, keys, site, peer and gate (whose cache the
+ * sweeps invalidate; may be NULL) are borrowed and must outlive the
+ * publisher. */
 gg_err gg_publisher_start(const gg_config *cfg, gg_transport *t, const gg_env_keys *keys,
-                          const char *site, const char *peer, gg_publisher **out);
+                          const char *site, const char *peer, gg_gate *gate,
+                          gg_publisher **out);
 
 /* gg_publisher_stop - stop the thread (within about 100 ms) and free; NULL
  * is fine. */

@@ -622,7 +622,7 @@ gg_err gg_utility_start(const gg_config *cfg, gg_utility **out)
         if (e != GG_OK)
             goto out;
     }
-    e = gg_publisher_start(cfg, u->t, u->keys, u->site, u->peer, &u->pub);
+    e = gg_publisher_start(cfg, u->t, u->keys, u->site, u->peer, u->gate, &u->pub);
     if (e != GG_OK)
         goto out;
     e = start_workers(u);

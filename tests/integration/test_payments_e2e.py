@@ -100,7 +100,9 @@ def main():
         write_portal_conf(d, base_conf, rcv.url, max_attempts=100, backoff_ms=50,
                           backoff_max_ms=300, timeout_ms=500)
         with open(os.path.join(d.dir, "utility.conf"), "a") as f:
-            f.write("\n[utility]\nbill_sweep_s = 1\n")
+            # A cache TTL far longer than the test: a new bill can only show
+            # if the sweep that announces it drops the cached answer.
+            f.write("\n[utility]\nbill_sweep_s = 1\n[cache]\nttl_ms = 600000\n")
         d.start_both()
         p = Pay(d)
 
@@ -131,6 +133,10 @@ def main():
 
         # bill.issued: the marketing system issues a new bill; the sweep announces it
         time.sleep(1.5)                     # the first sweep has set the mark
+        bills_path = "/api/v1/accounts/%s/bills?from=2098-01&to=2099-12" % a1
+        st, before_issue = d.get(bills_path, {"X-Binding-Token": tokens[a1]})
+        c.check(st == 200 and before_issue.get("bills") == [],
+                "no 2099 bill yet (this answer is now cached): %s %s" % (st, before_issue))
         rw = sqlite3.connect(d.db_path, timeout=10)
         with rw:
             rw.execute("INSERT INTO bills SELECT bill_id || 'N', account_no, '2099-01', kwh, "
@@ -140,6 +146,11 @@ def main():
         c.check(rcv.wait_for(lambda r: [e for e in r.of_type("bill.issued")
                                         if e["data"]["bill_id"] == bill1["bill_id"] + "N"], 20),
                 "a newly issued bill is announced by bill.issued")
+        st, after_issue = d.get(bills_path, {"X-Binding-Token": tokens[a1]})
+        c.check(st == 200 and [b["bill_id"] for b in after_issue.get("bills", [])]
+                == [bill1["bill_id"] + "N"],
+                "the sweep dropped the cached answer: the new bill shows at once: %s %s"
+                % (st, after_issue))
         c.check(len(rcv.of_type("bill.issued")) == 1, "history is not announced: %d bill.issued"
                 % len(rcv.of_type("bill.issued")))
 
