@@ -9,6 +9,7 @@
  */
 #include "marketing/ledger.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,77 @@ static gg_err prep(sqlite3 *db, const char *sql, sqlite3_stmt **st, const char *
         *st = NULL;
         return lerr(db, rc, op);
     }
+    return GG_OK;
+}
+
+/* prep_bound - prepare sql and bind ?1.. from the arguments, one per
+ * letter of types: 's' a string (const char *), 'i' an int64_t. */
+static gg_err prep_bound(sqlite3 *db, const char *sql, sqlite3_stmt **st, const char *op,
+                         const char *types, ...)
+{
+    gg_err e = prep(db, sql, st, op);
+    va_list ap;
+
+    if (e != GG_OK)
+        return e;
+    va_start(ap, types);
+    for (int i = 0; types[i] != '\0'; i++) {
+        if (types[i] == 's')
+            sqlite3_bind_text(*st, i + 1, va_arg(ap, const char *), -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_int64(*st, i + 1, (sqlite3_int64)va_arg(ap, int64_t));
+    }
+    va_end(ap);
+    return GG_OK;
+}
+
+/* step_done - run a bound write to its end and finalize it; *changed (may
+ * be NULL) gets the rows it changed. GG_OK or the database error. */
+static gg_err step_done(sqlite3 *db, sqlite3_stmt *st, const char *op, int64_t *changed)
+{
+    int rc = sqlite3_step(st);
+    gg_err e = rc == SQLITE_DONE ? GG_OK : lerr(db, rc, op);
+
+    if (e == GG_OK && changed != NULL)
+        *changed = sqlite3_changes(db);
+    sqlite3_finalize(st);
+    return e;
+}
+
+/* list_rows - step a prepared, bound query (finalized here) and read up to
+ * max rows of size elem into a new array with read(st, row). On success
+ * *out and *n hold the rows (*out NULL and *n 0 when there are none); on
+ * any error nothing is kept: the rows read so far go to drop(rows, count)
+ * (free() when drop is NULL). */
+static gg_err list_rows(sqlite3 *db, sqlite3_stmt *st, const char *op, size_t max, size_t elem,
+                        gg_err (*read)(sqlite3_stmt *st, void *row),
+                        void (*drop)(void *rows, size_t n), void **out, size_t *n)
+{
+    char *v = calloc(max, elem);
+    size_t len = 0;
+    gg_err e = v != NULL ? GG_OK : GG_ENOMEM;
+
+    while (e == GG_OK && len < max) {
+        int rc = sqlite3_step(st);
+
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            e = lerr(db, rc, op);
+            break;
+        }
+        e = read(st, v + elem * len++);
+    }
+    sqlite3_finalize(st);
+    if (e != GG_OK || len == 0) {
+        if (drop != NULL && v != NULL)
+            drop(v, len);
+        else
+            free(v);
+        return e;
+    }
+    *out = v;
+    *n = len;
     return GG_OK;
 }
 
@@ -220,24 +292,13 @@ gg_err gg_mkt_inbox_put(gg_mkt *m, const char *key, const char *txn, const char 
     sqlite3 *db = db_of(m, "inbox put");
     sqlite3_stmt *st = NULL;
     gg_err e;
-    int rc;
 
     if (db == NULL || key == NULL || txn == NULL || req_hash == NULL || result == NULL)
         return GG_EINVAL;
     if (strlen(result) > GG_MKT_RESULT_MAX)
         return GG_ETOOBIG;
-    e = prep(db, sql, &st, "inbox put");
-    if (e != GG_OK)
-        return e;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, txn, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, req_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, result, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, now_ms);
-    rc = sqlite3_step(st);
-    e = rc == SQLITE_DONE ? GG_OK : lerr(db, rc, "inbox put");
-    sqlite3_finalize(st);
-    return e;
+    e = prep_bound(db, sql, &st, "inbox put", "ssssi", key, txn, req_hash, result, now_ms);
+    return e != GG_OK ? e : step_done(db, st, "inbox put", NULL);
 }
 
 /* gg_mkt_inbox_prune - drop records older than before_ms. */
@@ -249,27 +310,20 @@ gg_err gg_mkt_inbox_prune(gg_mkt *m, int64_t before_ms, int64_t *removed)
     sqlite3 *db = db_of(m, "inbox prune");
     sqlite3_stmt *st = NULL;
     gg_err e;
-    int rc;
 
     if (removed != NULL)
         *removed = 0;
     if (db == NULL)
         return GG_EINVAL;
-    e = prep(db, sql, &st, "inbox prune");
-    if (e != GG_OK)
-        return e;
-    sqlite3_bind_int64(st, 1, before_ms);
-    rc = sqlite3_step(st);
-    e = rc == SQLITE_DONE ? GG_OK : lerr(db, rc, "inbox prune");
-    if (e == GG_OK && removed != NULL)
-        *removed = sqlite3_changes(db);
-    sqlite3_finalize(st);
-    return e;
+    e = prep_bound(db, sql, &st, "inbox prune", "i", before_ms);
+    return e != GG_OK ? e : step_done(db, st, "inbox prune", removed);
 }
 
-/* read_due - the current row (bill_id, account_no, status, amount, paid). */
-static gg_err read_due(sqlite3_stmt *st, gg_bill_due *b)
+/* read_due - the current row (bill_id, account_no, status, amount, paid)
+ * into the gg_bill_due at row. */
+static gg_err read_due(sqlite3_stmt *st, void *row)
 {
+    gg_bill_due *b = row;
     gg_err e;
 
     memset(b, 0, sizeof *b);
@@ -318,29 +372,16 @@ gg_err gg_mkt_payment_post(gg_mkt *m, const gg_payment *p, const char *bill_stat
     sqlite3 *db = db_of(m, "payment post");
     sqlite3_stmt *st = NULL;
     gg_err e;
-    int rc;
 
     if (db == NULL || p == NULL || bill_status == NULL)
         return GG_EINVAL;
-    e = prep(db, sql_ins, &st, "payment insert");
-    if (e != GG_OK)
-        return e;
-    sqlite3_bind_text(st, 1, p->payment_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, p->account_no, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, p->bill_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, p->amount_fen);
-    sqlite3_bind_text(st, 5, p->payment_ref, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, p->posted_at, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return lerr(db, rc, "payment insert");
-    e = prep(db, sql_upd, &st, "bill status");
-    if (e != GG_OK)
-        return e;
-    sqlite3_bind_text(st, 1, p->bill_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, bill_status, -1, SQLITE_STATIC);
-    return step_one_change(db, st, "bill status");
+    e = prep_bound(db, sql_ins, &st, "payment insert", "sssiss", p->payment_id, p->account_no,
+                   p->bill_id, (int64_t)p->amount_fen, p->payment_ref, p->posted_at);
+    if (e == GG_OK)
+        e = step_done(db, st, "payment insert", NULL);
+    if (e == GG_OK)
+        e = prep_bound(db, sql_upd, &st, "bill status", "ss", p->bill_id, bill_status);
+    return e != GG_OK ? e : step_one_change(db, st, "bill status");
 }
 
 /* gg_mkt_bill_set_status - compare-and-set a bill's status. */
@@ -355,13 +396,8 @@ gg_err gg_mkt_bill_set_status(gg_mkt *m, const char *bill_id, const char *from, 
 
     if (db == NULL || bill_id == NULL || from == NULL || to == NULL)
         return GG_EINVAL;
-    e = prep(db, sql, &st, "bill set status");
-    if (e != GG_OK)
-        return e;
-    sqlite3_bind_text(st, 1, bill_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
-    return step_one_change(db, st, "bill set status");
+    e = prep_bound(db, sql, &st, "bill set status", "sss", bill_id, from, to);
+    return e != GG_OK ? e : step_one_change(db, st, "bill set status");
 }
 
 /* gg_mkt_overdue_list - unpaid bills past their due date. */
@@ -377,42 +413,16 @@ gg_err gg_mkt_overdue_list(gg_mkt *m, const char *today, size_t max, gg_bill_due
         " ORDER BY b.due_date, b.bill_id LIMIT ?2";
     sqlite3 *db = db_of(m, "overdue list");
     sqlite3_stmt *st = NULL;
-    gg_bill_due *v = NULL;
-    size_t len = 0;
     gg_err e;
-    int rc;
 
     *out = NULL;
     *n = 0;
     if (db == NULL || today == NULL || max == 0)
         return GG_EINVAL;
-    v = calloc(max, sizeof *v);
-    if (v == NULL)
-        return GG_ENOMEM;
-    e = prep(db, sql, &st, "overdue list");
+    e = prep_bound(db, sql, &st, "overdue list", "si", today, (int64_t)max);
     if (e != GG_OK)
-        goto out;
-    sqlite3_bind_text(st, 1, today, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
-    while (e == GG_OK && len < max) {
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-            break;
-        if (rc != SQLITE_ROW) {
-            e = lerr(db, rc, "overdue list");
-            break;
-        }
-        e = read_due(st, &v[len++]);
-    }
-out:
-    sqlite3_finalize(st);
-    if (e != GG_OK || len == 0) {
-        free(v);
         return e;
-    }
-    *out = v;
-    *n = len;
-    return GG_OK;
+    return list_rows(db, st, "overdue list", max, sizeof **out, read_due, NULL, (void **)out, n);
 }
 
 /* gg_mkt_outbox_put - insert one event. */
@@ -426,24 +436,14 @@ gg_err gg_mkt_outbox_put(gg_mkt *m, const char *event_id, const char *type, cons
     sqlite3 *db = db_of(m, "outbox put");
     sqlite3_stmt *st = NULL;
     gg_err e;
-    int rc;
 
     if (db == NULL || event_id == NULL || type == NULL || data == NULL ||
         strlen(type) >= GG_MKT_EVENT_TYPE_MAX)
         return GG_EINVAL;
     if (strlen(data) > GG_MKT_EVENT_DATA_MAX)
         return GG_ETOOBIG;
-    e = prep(db, sql, &st, "outbox put");
-    if (e != GG_OK)
-        return e;
-    sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, data, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now_ms);
-    rc = sqlite3_step(st);
-    e = rc == SQLITE_DONE ? GG_OK : lerr(db, rc, "outbox put");
-    sqlite3_finalize(st);
-    return e;
+    e = prep_bound(db, sql, &st, "outbox put", "sssi", event_id, type, data, now_ms);
+    return e != GG_OK ? e : step_done(db, st, "outbox put", NULL);
 }
 
 /* gg_outbox_free - free rows from gg_mkt_outbox_list. */
@@ -452,6 +452,31 @@ void gg_outbox_free(gg_outbox_row *rows, size_t n)
     for (size_t i = 0; rows != NULL && i < n; i++)
         free(rows[i].data);
     free(rows);
+}
+
+/* drop_outbox - list_rows' drop for outbox rows. */
+static void drop_outbox(void *rows, size_t n)
+{
+    gg_outbox_free(rows, n);
+}
+
+/* read_outbox - the current row (seq, event_id, type, created_ms, data)
+ * into the gg_outbox_row at row. */
+static gg_err read_outbox(sqlite3_stmt *st, void *row)
+{
+    gg_outbox_row *r = row;
+    const unsigned char *d = sqlite3_column_text(st, 4);
+    gg_err e;
+
+    r->seq = sqlite3_column_int64(st, 0);
+    e = copy_text(st, 1, r->event_id, sizeof r->event_id);
+    if (e == GG_OK)
+        e = copy_text(st, 2, r->type, sizeof r->type);
+    r->created_ms = sqlite3_column_int64(st, 3);
+    r->data = strdup(d != NULL ? (const char *)d : "{}");
+    if (e == GG_OK && r->data == NULL)
+        e = GG_ENOMEM;
+    return e;
 }
 
 /* gg_mkt_outbox_list - the oldest rows of the outbox. */
@@ -463,54 +488,17 @@ gg_err gg_mkt_outbox_list(gg_mkt *m, size_t max, gg_outbox_row **out, size_t *n)
         "SELECT seq, event_id, type, created_ms, data FROM gg_outbox ORDER BY seq LIMIT ?1";
     sqlite3 *db = db_of(m, "outbox list");
     sqlite3_stmt *st = NULL;
-    gg_outbox_row *v = NULL;
-    size_t len = 0;
     gg_err e;
-    int rc = SQLITE_DONE;
 
     *out = NULL;
     *n = 0;
     if (db == NULL || max == 0)
         return GG_EINVAL;
-    v = calloc(max, sizeof *v);
-    if (v == NULL)
-        return GG_ENOMEM;
-    e = prep(db, sql, &st, "outbox list");
+    e = prep_bound(db, sql, &st, "outbox list", "i", (int64_t)max);
     if (e != GG_OK)
-        goto out;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
-    while (len < max) {
-        gg_outbox_row *r;
-        const unsigned char *d;
-
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW)
-            break;
-        r = &v[len++];
-        d = sqlite3_column_text(st, 4);
-
-        r->seq = sqlite3_column_int64(st, 0);
-        e = copy_text(st, 1, r->event_id, sizeof r->event_id);
-        if (e == GG_OK)
-            e = copy_text(st, 2, r->type, sizeof r->type);
-        r->created_ms = sqlite3_column_int64(st, 3);
-        r->data = strdup(d != NULL ? (const char *)d : "{}");
-        if (e == GG_OK && r->data == NULL)
-            e = GG_ENOMEM;
-        if (e != GG_OK)
-            goto out;
-    }
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        e = lerr(db, rc, "outbox list");
-out:
-    sqlite3_finalize(st);
-    if (e != GG_OK || len == 0) {
-        gg_outbox_free(v, len);
         return e;
-    }
-    *out = v;
-    *n = len;
-    return GG_OK;
+    return list_rows(db, st, "outbox list", max, sizeof **out, read_outbox, drop_outbox,
+                     (void **)out, n);
 }
 
 /* gg_mkt_outbox_delete - remove one row. */
@@ -522,18 +510,11 @@ gg_err gg_mkt_outbox_delete(gg_mkt *m, int64_t seq)
     sqlite3 *db = db_of(m, "outbox delete");
     sqlite3_stmt *st = NULL;
     gg_err e;
-    int rc;
 
     if (db == NULL)
         return GG_EINVAL;
-    e = prep(db, sql, &st, "outbox delete");
-    if (e != GG_OK)
-        return e;
-    sqlite3_bind_int64(st, 1, seq);
-    rc = sqlite3_step(st);
-    e = rc == SQLITE_DONE ? GG_OK : lerr(db, rc, "outbox delete");
-    sqlite3_finalize(st);
-    return e;
+    e = prep_bound(db, sql, &st, "outbox delete", "i", seq);
+    return e != GG_OK ? e : step_done(db, st, "outbox delete", NULL);
 }
 
 /* gg_mkt_mark_get - read a named mark. */
@@ -567,18 +548,29 @@ gg_err gg_mkt_mark_set(gg_mkt *m, const char *name, const char *value)
     sqlite3 *db = db_of(m, "mark set");
     sqlite3_stmt *st = NULL;
     gg_err e;
-    int rc;
 
     if (db == NULL || name == NULL || value == NULL)
         return GG_EINVAL;
-    e = prep(db, sql, &st, "mark set");
-    if (e != GG_OK)
-        return e;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    e = rc == SQLITE_DONE ? GG_OK : lerr(db, rc, "mark set");
-    sqlite3_finalize(st);
+    e = prep_bound(db, sql, &st, "mark set", "ss", name, value);
+    return e != GG_OK ? e : step_done(db, st, "mark set", NULL);
+}
+
+/* read_issued - the current row (bill_id, account_no, period, issued_on,
+ * due_date, amount) into the gg_bill_issued at row. */
+static gg_err read_issued(sqlite3_stmt *st, void *row)
+{
+    gg_bill_issued *b = row;
+    gg_err e = copy_text(st, 0, b->bill_id, sizeof b->bill_id);
+
+    if (e == GG_OK)
+        e = copy_text(st, 1, b->account_no, sizeof b->account_no);
+    if (e == GG_OK)
+        e = copy_text(st, 2, b->period, sizeof b->period);
+    if (e == GG_OK)
+        e = copy_text(st, 3, b->issued_on, sizeof b->issued_on);
+    if (e == GG_OK)
+        e = copy_text(st, 4, b->due_date, sizeof b->due_date);
+    b->amount_fen = sqlite3_column_int64(st, 5);
     return e;
 }
 
@@ -594,55 +586,17 @@ gg_err gg_mkt_issued_list(gg_mkt *m, const char *after_issued, const char *after
         " ORDER BY issued_on, bill_id LIMIT ?3";
     sqlite3 *db = db_of(m, "issued list");
     sqlite3_stmt *st = NULL;
-    gg_bill_issued *v = NULL;
-    size_t len = 0;
     gg_err e;
-    int rc;
 
     *out = NULL;
     *n = 0;
     if (db == NULL || after_issued == NULL || after_bill == NULL || max == 0)
         return GG_EINVAL;
-    v = calloc(max, sizeof *v);
-    if (v == NULL)
-        return GG_ENOMEM;
-    e = prep(db, sql, &st, "issued list");
+    e = prep_bound(db, sql, &st, "issued list", "ssi", after_issued, after_bill, (int64_t)max);
     if (e != GG_OK)
-        goto out;
-    sqlite3_bind_text(st, 1, after_issued, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, after_bill, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
-    while (e == GG_OK && len < max) {
-        gg_bill_issued *b = &v[len];
-
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-            break;
-        if (rc != SQLITE_ROW) {
-            e = lerr(db, rc, "issued list");
-            break;
-        }
-        e = copy_text(st, 0, b->bill_id, sizeof b->bill_id);
-        if (e == GG_OK)
-            e = copy_text(st, 1, b->account_no, sizeof b->account_no);
-        if (e == GG_OK)
-            e = copy_text(st, 2, b->period, sizeof b->period);
-        if (e == GG_OK)
-            e = copy_text(st, 3, b->issued_on, sizeof b->issued_on);
-        if (e == GG_OK)
-            e = copy_text(st, 4, b->due_date, sizeof b->due_date);
-        b->amount_fen = sqlite3_column_int64(st, 5);
-        len++;
-    }
-out:
-    sqlite3_finalize(st);
-    if (e != GG_OK || len == 0) {
-        free(v);
         return e;
-    }
-    *out = v;
-    *n = len;
-    return GG_OK;
+    return list_rows(db, st, "issued list", max, sizeof **out, read_issued, NULL, (void **)out,
+                     n);
 }
 
 /* gg_mkt_issued_last - the newest (issued_on, bill_id). */
