@@ -54,6 +54,42 @@ static gg_err one(mkt_pg *pg, int q, const char *const *params, long *changed)
     return GG_OK;
 }
 
+/* list - run query q and read its rows, each of size elem, into a new
+ * array with read(r, i, row). On success *out and *n hold them (*out NULL,
+ * *n 0 when there are none); on any error nothing is kept: the array goes
+ * to drop(rows, count) (free() when drop is NULL). */
+static gg_err list(mkt_pg *pg, int q, const char *const *params, size_t elem,
+                   gg_err (*read)(const PGresult *r, int i, void *row),
+                   void (*drop)(void *rows, size_t n), void **out, size_t *n)
+{
+    char *v = NULL;
+    PGresult *r;
+    int rows;
+    gg_err e = mkt_pg_run(pg, q, params, &r);
+
+    if (e != GG_OK)
+        return e;
+    rows = PQntuples(r);
+    if (rows > 0) {
+        v = calloc((size_t)rows, elem);
+        if (!v)
+            e = GG_ENOMEM;
+    }
+    for (int i = 0; e == GG_OK && i < rows; i++)
+        e = read(r, i, v + elem * (size_t)i);
+    PQclear(r);
+    if (e != GG_OK || rows == 0) {
+        if (drop != NULL && v != NULL)
+            drop(v, (size_t)rows);
+        else
+            free(v);
+        return e;
+    }
+    *out = v;
+    *n = (size_t)rows;
+    return GG_OK;
+}
+
 gg_err mkt_pgl_init(mkt_pg *pg)
 {
     (void)pg;  /* done at connect */
@@ -110,9 +146,10 @@ gg_err mkt_pgl_inbox_prune(mkt_pg *pg, int64_t before_ms, int64_t *removed)
     return e;
 }
 
-/* read_due - row of a bill_due / overdue_list result. */
-static gg_err read_due(const PGresult *r, int row, gg_bill_due *b)
+/* read_due - row of a bill_due / overdue_list result into the gg_bill_due at b. */
+static gg_err read_due(const PGresult *r, int row, void *bp)
 {
+    gg_bill_due *b = bp;
     gg_err e;
 
     memset(b, 0, sizeof *b);
@@ -172,33 +209,11 @@ gg_err mkt_pgl_overdue_list(mkt_pg *pg, const char *today, size_t max, gg_bill_d
 {
     char lim[24];
     const char *params[2] = { today, lim };
-    gg_bill_due *v = NULL;
-    PGresult *r;
-    int rows;
-    gg_err e;
 
     *out = NULL;
     *n = 0;
     snprintf(lim, sizeof lim, "%zu", max);
-    e = mkt_pg_run(pg, Q_OVERDUE_LIST, params, &r);
-    if (e != GG_OK)
-        return e;
-    rows = PQntuples(r);
-    if (rows > 0) {
-        v = calloc((size_t)rows, sizeof *v);
-        if (!v)
-            e = GG_ENOMEM;
-    }
-    for (int i = 0; e == GG_OK && i < rows; i++)
-        e = read_due(r, i, &v[i]);
-    PQclear(r);
-    if (e != GG_OK || rows == 0) {
-        free(v);
-        return e;
-    }
-    *out = v;
-    *n = (size_t)rows;
-    return GG_OK;
+    return list(pg, Q_OVERDUE_LIST, params, sizeof **out, read_due, NULL, (void **)out, n);
 }
 
 gg_err mkt_pgl_outbox_put(mkt_pg *pg, const char *event_id, const char *type,
@@ -215,47 +230,41 @@ gg_err mkt_pgl_outbox_put(mkt_pg *pg, const char *event_id, const char *type,
     return one(pg, Q_OUTBOX_PUT, params, NULL);
 }
 
+/* read_outbox - row i of an outbox_list result into the gg_outbox_row at row. */
+static gg_err read_outbox(const PGresult *r, int i, void *row)
+{
+    gg_outbox_row *o = row;
+    gg_err e;
+
+    o->seq = i64(r, i, 0);
+    e = cp(r, i, 1, o->event_id, sizeof o->event_id);
+    if (e == GG_OK)
+        e = cp(r, i, 2, o->type, sizeof o->type);
+    o->created_ms = i64(r, i, 3);
+    if (e == GG_OK) {
+        o->data = strdup(PQgetvalue(r, i, 4));
+        if (!o->data)
+            e = GG_ENOMEM;
+    }
+    return e;
+}
+
+/* drop_outbox - list's drop for outbox rows. */
+static void drop_outbox(void *rows, size_t n)
+{
+    gg_outbox_free(rows, n);
+}
+
 gg_err mkt_pgl_outbox_list(mkt_pg *pg, size_t max, gg_outbox_row **out, size_t *n)
 {
     char lim[24];
     const char *params[1] = { lim };
-    gg_outbox_row *v = NULL;
-    PGresult *r;
-    int rows;
-    gg_err e;
 
     *out = NULL;
     *n = 0;
     snprintf(lim, sizeof lim, "%zu", max);
-    e = mkt_pg_run(pg, Q_OUTBOX_LIST, params, &r);
-    if (e != GG_OK)
-        return e;
-    rows = PQntuples(r);
-    if (rows > 0) {
-        v = calloc((size_t)rows, sizeof *v);
-        if (!v)
-            e = GG_ENOMEM;
-    }
-    for (int i = 0; e == GG_OK && i < rows; i++) {
-        v[i].seq = i64(r, i, 0);
-        e = cp(r, i, 1, v[i].event_id, sizeof v[i].event_id);
-        if (e == GG_OK)
-            e = cp(r, i, 2, v[i].type, sizeof v[i].type);
-        v[i].created_ms = i64(r, i, 3);
-        if (e == GG_OK) {
-            v[i].data = strdup(PQgetvalue(r, i, 4));
-            if (!v[i].data)
-                e = GG_ENOMEM;
-        }
-    }
-    PQclear(r);
-    if (e != GG_OK || rows == 0) {
-        gg_outbox_free(v, (size_t)rows);
-        return e;
-    }
-    *out = v;
-    *n = (size_t)rows;
-    return GG_OK;
+    return list(pg, Q_OUTBOX_LIST, params, sizeof **out, read_outbox, drop_outbox,
+                (void **)out, n);
 }
 
 gg_err mkt_pgl_outbox_delete(mkt_pg *pg, int64_t seq)
@@ -287,52 +296,36 @@ gg_err mkt_pgl_mark_set(mkt_pg *pg, const char *name, const char *value)
     return one(pg, Q_MARK_SET, params, NULL);
 }
 
+/* read_issued - row i of an issued_list result into the gg_bill_issued at row. */
+static gg_err read_issued(const PGresult *r, int i, void *row)
+{
+    gg_bill_issued *b = row;
+    gg_err e = cp(r, i, 0, b->bill_id, sizeof b->bill_id);
+
+    if (e == GG_OK)
+        e = cp(r, i, 1, b->account_no, sizeof b->account_no);
+    if (e == GG_OK)
+        e = cp(r, i, 2, b->period, sizeof b->period);
+    if (e == GG_OK)
+        e = cp(r, i, 3, b->issued_on, sizeof b->issued_on);
+    if (e == GG_OK)
+        e = cp(r, i, 4, b->due_date, sizeof b->due_date);
+    b->amount_fen = i64(r, i, 5);
+    return e;
+}
+
 gg_err mkt_pgl_issued_list(mkt_pg *pg, const char *after_issued, const char *after_bill,
                            size_t max, gg_bill_issued **out, size_t *n)
 {
     char lim[24];
     const char *params[3] = { after_issued, after_bill, lim };
-    gg_bill_issued *v = NULL;
-    PGresult *r;
-    int rows;
-    gg_err e;
 
     *out = NULL;
     *n = 0;
     if (!after_issued || !after_bill || max == 0)
         return GG_EINVAL;
     snprintf(lim, sizeof lim, "%zu", max);
-    e = mkt_pg_run(pg, Q_ISSUED_LIST, params, &r);
-    if (e != GG_OK)
-        return e;
-    rows = PQntuples(r);
-    if (rows > 0) {
-        v = calloc((size_t)rows, sizeof *v);
-        if (!v)
-            e = GG_ENOMEM;
-    }
-    for (int i = 0; e == GG_OK && i < rows; i++) {
-        gg_bill_issued *b = &v[i];
-
-        e = cp(r, i, 0, b->bill_id, sizeof b->bill_id);
-        if (e == GG_OK)
-            e = cp(r, i, 1, b->account_no, sizeof b->account_no);
-        if (e == GG_OK)
-            e = cp(r, i, 2, b->period, sizeof b->period);
-        if (e == GG_OK)
-            e = cp(r, i, 3, b->issued_on, sizeof b->issued_on);
-        if (e == GG_OK)
-            e = cp(r, i, 4, b->due_date, sizeof b->due_date);
-        b->amount_fen = i64(r, i, 5);
-    }
-    PQclear(r);
-    if (e != GG_OK || rows == 0) {
-        free(v);
-        return e;
-    }
-    *out = v;
-    *n = (size_t)rows;
-    return GG_OK;
+    return list(pg, Q_ISSUED_LIST, params, sizeof **out, read_issued, NULL, (void **)out, n);
 }
 
 gg_err mkt_pgl_issued_last(mkt_pg *pg, char *out, size_t outsz)
