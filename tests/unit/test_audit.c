@@ -8,13 +8,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
 #include "audit/audit.h"
 #include "core/log.h"
 #include "core/rand.h"
@@ -24,25 +24,12 @@ typedef struct fx {
     char path[600];
 } fx;
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static int setup(void **state)
 {
-    const char *base = getenv("GG_TEST_TMP");
     fx *f = calloc(1, sizeof *f);
 
     gg_log_set_level(GG_LOG_ERROR);
-    if (!base)
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(f->dir, sizeof f->dir, "%s/auditXXXXXX", base);
-    assert_non_null(mkdtemp(f->dir));
+    assert_non_null(gg_test_mkdtemp(f->dir, sizeof f->dir, "audit"));
     snprintf(f->path, sizeof f->path, "%s/audit.log", f->dir);
     *state = f;
     return 0;
@@ -52,7 +39,7 @@ static int teardown(void **state)
 {
     fx *f = *state;
 
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    gg_test_rmtree(f->dir);
     free(f);
     return 0;
 }

@@ -5,7 +5,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -16,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
 #include "core/log.h"
 #include "pki/pki.h"
 
@@ -24,24 +24,11 @@ typedef struct fx {
     char dir[600];      /* base/pki: does not exist before the test */
 } fx;
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static int setup(void **state)
 {
-    const char *tmp = getenv("GG_TEST_TMP");
     fx *f = calloc(1, sizeof *f);
 
-    if (!tmp)
-        tmp = "/tmp";
-    mkdir(tmp, 0700);
-    snprintf(f->base, sizeof f->base, "%s/pkiXXXXXX", tmp);
-    assert_non_null(mkdtemp(f->base));
+    assert_non_null(gg_test_mkdtemp(f->base, sizeof f->base, "pki"));
     snprintf(f->dir, sizeof f->dir, "%s/pki", f->base);
     *state = f;
     return 0;
@@ -50,7 +37,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    nftw(f->base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    gg_test_rmtree(f->base);
     free(f);
     return 0;
 }

@@ -6,13 +6,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "tmpdir.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/rand.h"
@@ -28,25 +28,12 @@ typedef struct fx {
     gg_svc_ctx ctx;
 } fx;
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static int setup(void **state)
 {
-    const char *base = getenv("GG_TEST_TMP");
     fx *f = calloc(1, sizeof *f);
 
     gg_log_set_level(GG_LOG_ERROR);
-    if (!base)
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(f->dir, sizeof f->dir, "%s/revokeXXXXXX", base);
-    assert_non_null(mkdtemp(f->dir));
+    assert_non_null(gg_test_mkdtemp(f->dir, sizeof f->dir, "revoke"));
     snprintf(f->path, sizeof f->path, "%s/revoked.db", f->dir);
     assert_int_equal(gg_revoke_open(f->path, &f->r), GG_OK);
     gg_random(f->key, sizeof f->key);
@@ -63,7 +50,7 @@ static int teardown(void **state)
     fx *f = *state;
 
     gg_revoke_close(f->r);
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    gg_test_rmtree(f->dir);
     free(f);
     return 0;
 }

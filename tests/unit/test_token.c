@@ -5,13 +5,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/rand.h"
@@ -24,24 +24,11 @@ typedef struct fx {
     char tok[GG_TOKEN_MAX];
 } fx;
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static int setup(void **state)
 {
-    const char *base = getenv("GG_TEST_TMP");
     fx *f = calloc(1, sizeof *f);
 
-    if (!base)
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(f->dir, sizeof f->dir, "%s/tokXXXXXX", base);
-    assert_non_null(mkdtemp(f->dir));
+    assert_non_null(gg_test_mkdtemp(f->dir, sizeof f->dir, "tok"));
     gg_random(f->key, sizeof f->key);
     snprintf(f->c.portal_user_id, sizeof f->c.portal_user_id, "citizen-000123");
     snprintf(f->c.account_no, sizeof f->c.account_no, "3201000001");
@@ -55,7 +42,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    gg_test_rmtree(f->dir);
     free(f);
     return 0;
 }
