@@ -8,6 +8,15 @@
  *   3. throughput: 64 producers put and 64 consumers get and acknowledge
  *      1 KiB messages at once (durable_msgs_per_s: messages put, got and
  *      acknowledged per second, every step durable).
+ *      --mode batch (the default): producers use gg_store_put_many and
+ *      consumers gg_store_get_many_wait + gg_store_ack_many, --batch
+ *      messages per call (as RabbitMQ publishers use confirms with many
+ *      messages outstanding); every message is still put, leased and acked
+ *      individually, and counted only once the ack_many covering it has
+ *      returned (durable). --mode single: one message per call
+ *      (gg_store_put, gg_store_get_wait, gg_store_ack).
+ * Before the last line it prints the mode, the average commit batch and
+ * the fsyncs per second and the CPU time per message of phase 3.
  * The last line is
  *   store durable_msgs_per_s=N raw_fsync_per_s=N ratio=R put_p50_us=N put_p99_us=N
  */
@@ -18,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +40,7 @@
 #define CONSUMERS 64
 
 static int64_t g_total;               /* messages in the throughput phase */
+static int g_batch = 32;              /* messages per call in batch mode; 1 = single mode */
 static atomic_llong g_acked;
 static atomic_int g_errors;
 
@@ -37,6 +48,15 @@ static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return x < y ? -1 : x > y;
+}
+
+/* cpu_us - user plus system CPU time of the process so far, in us. */
+static int64_t cpu_us(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec +
+           ru.ru_stime.tv_usec;
 }
 
 static int64_t pct(int64_t *v, size_t n, double p)
@@ -105,36 +125,64 @@ struct worker {
     int64_t count;
 };
 
+/* producer - put w->count messages, one per call or g_batch per put_many. */
 static void *producer(void *arg)
 {
     struct worker *w = arg;
     uint8_t body[MSG_LEN];
+    gg_store_put_item items[GG_STORE_MANY_MAX];
 
     memset(body, 'p', sizeof body);
-    for (int64_t i = 0; i < w->count; i++)
-        if (gg_store_put(w->st, "work", NULL, body, sizeof body, 0, NULL) != GG_OK)
+    memset(items, 0, sizeof items);
+    for (int i = 0; i < g_batch; i++) {
+        items[i].queue = "work";
+        items[i].data = body;
+        items[i].len = sizeof body;
+    }
+    for (int64_t i = 0; i < w->count;) {
+        int64_t k = w->count - i < g_batch ? w->count - i : g_batch;
+        gg_err e = g_batch == 1 ? gg_store_put(w->st, "work", NULL, body, sizeof body, 0, NULL)
+                                : gg_store_put_many(w->st, items, (size_t)k, NULL);
+        if (e != GG_OK)
             atomic_fetch_add(&g_errors, 1);
+        i += k;
+    }
     return NULL;
 }
 
+/* consumer - lease and ack until every message is acked; count a message
+ * only once the ack covering it has returned. */
 static void *consumer(void *arg)
 {
     struct worker *w = arg;
+    gg_msg *m[GG_STORE_MANY_MAX];
+    int64_t ids[GG_STORE_MANY_MAX];
 
     while (atomic_load(&g_acked) < g_total) {
-        gg_msg *m = NULL;
-        gg_err e = gg_store_get_wait(w->st, "work", 60000, 200, &m);
+        size_t n = 0;
+        gg_err e;
+
+        if (g_batch == 1) {
+            e = gg_store_get_wait(w->st, "work", 60000, 200, &m[0]);
+            n = e == GG_OK ? 1 : 0;
+        } else {
+            e = gg_store_get_many_wait(w->st, "work", 60000, (size_t)g_batch, 200, m, &n);
+        }
         if (e == GG_EEMPTY)
             continue;
         if (e != GG_OK) {
             atomic_fetch_add(&g_errors, 1);
             continue;
         }
-        if (gg_store_ack(w->st, m->id) == GG_OK)
-            atomic_fetch_add(&g_acked, 1);
+        for (size_t i = 0; i < n; i++)
+            ids[i] = m[i]->id;
+        e = n == 1 ? gg_store_ack(w->st, ids[0]) : gg_store_ack_many(w->st, ids, n);
+        if (e == GG_OK)
+            atomic_fetch_add(&g_acked, (long long)n);
         else
             atomic_fetch_add(&g_errors, 1);
-        gg_msg_free(m);
+        for (size_t i = 0; i < n; i++)
+            gg_msg_free(m[i]);
     }
     return NULL;
 }
@@ -142,7 +190,7 @@ static void *consumer(void *arg)
 int main(int argc, char **argv)
 {
     const char *dir = "bench-store.tmp";
-    int64_t per_producer = 500, raw_p50 = 0, p50 = 0, p99 = 0, t0, us;
+    int64_t per_producer = 500, raw_p50 = 0, p50 = 0, p99 = 0, t0, us, cpu0;
     struct worker pw[PRODUCERS], cw[CONSUMERS];
     pthread_t pt[PRODUCERS], ct[CONSUMERS];
     char path[4096];
@@ -155,10 +203,21 @@ int main(int argc, char **argv)
             dir = argv[++i];
         else if (strcmp(argv[i], "--per-producer") == 0 && i + 1 < argc)
             per_producer = atoll(argv[++i]);
+        else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
+            g_batch = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc && strcmp(argv[i + 1], "single") == 0)
+            g_batch = 1, i++;
+        else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc && strcmp(argv[i + 1], "batch") == 0)
+            i++;
         else {
-            fprintf(stderr, "usage: bench_store [--dir DIR] [--per-producer N]\n");
+            fprintf(stderr, "usage: bench_store [--dir DIR] [--per-producer N] "
+                    "[--mode batch|single] [--batch N]\n");
             return 2;
         }
+    }
+    if (g_batch < 1 || g_batch > GG_STORE_MANY_MAX) {
+        fprintf(stderr, "bench: --batch must be 1..%d\n", GG_STORE_MANY_MAX);
+        return 2;
     }
     gg_log_set_level(GG_LOG_WARN);
     mkdir(dir, 0700);
@@ -177,6 +236,7 @@ int main(int argc, char **argv)
     g_total = per_producer * PRODUCERS;
     gg_store_get_stats(st, &s0);
     t0 = gg_mono_us();
+    cpu0 = cpu_us();
     for (int i = 0; i < CONSUMERS; i++) {
         cw[i].st = st;
         cw[i].count = 0;
@@ -192,16 +252,33 @@ int main(int argc, char **argv)
     for (int i = 0; i < CONSUMERS; i++)
         pthread_join(ct[i], NULL);
     us = gg_mono_us() - t0;
+    cpu0 = cpu_us() - cpu0;
     gg_store_get_stats(st, &s1);
     durable = (double)atomic_load(&g_acked) / ((double)us / 1e6);
     printf("64 producers + 64 consumers: %lld messages put, got and acked in %.2f s\n",
            (long long)atomic_load(&g_acked), (double)us / 1e6);
-    printf("commits %lld covering %lld calls (%.1f calls per commit, %.1f messages per fsync)\n",
-           (long long)(s1.commits - s0.commits), (long long)(s1.batched - s0.batched),
-           s1.commits > s0.commits
-               ? (double)(s1.batched - s0.batched) / (double)(s1.commits - s0.commits) : 0.0,
-           s1.commits > s0.commits
-               ? (double)atomic_load(&g_acked) / (double)(s1.commits - s0.commits) : 0.0);
+    {
+        int64_t commits = s1.commits - s0.commits, syncs = s1.syncs - s0.syncs;
+        if (g_batch == 1)
+            printf("api mode: single (gg_store_put, gg_store_get_wait, gg_store_ack; "
+                   "1 message per call)\n");
+        else
+            printf("api mode: batch (gg_store_put_many, gg_store_get_many_wait, "
+                   "gg_store_ack_many; up to %d messages per call)\n", g_batch);
+        printf("commits %lld covering %lld calls (average commit batch %.1f calls, "
+               "%.1f messages acked per commit)\n",
+               (long long)commits, (long long)(s1.batched - s0.batched),
+               commits ? (double)(s1.batched - s0.batched) / (double)commits : 0.0,
+               commits ? (double)atomic_load(&g_acked) / (double)commits : 0.0);
+        printf("fsyncs %lld (%.0f per s; %lld lease-only commits without one), "
+               "%.1f messages acked per fsync\n",
+               (long long)syncs, (double)syncs / ((double)us / 1e6),
+               (long long)(commits - syncs),
+               syncs ? (double)atomic_load(&g_acked) / (double)syncs : 0.0);
+    }
+    printf("cpu %.2f s for %.2f s (%.1f us of CPU per message put, got and acked)\n",
+           (double)cpu0 / 1e6, (double)us / 1e6,
+           atomic_load(&g_acked) ? (double)cpu0 / (double)atomic_load(&g_acked) : 0.0);
     if (atomic_load(&g_errors))
         printf("errors: %d\n", atomic_load(&g_errors));
     gg_store_close(st);

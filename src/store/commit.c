@@ -3,19 +3,27 @@
  * gg_store_run queues the caller's op (a gg_req on its stack) and waits.
  * The store's writer thread takes every queued op (up to
  * GG_STORE_BATCH_MAX), and under the store mutex runs BEGIN IMMEDIATE,
- * each op inside its own SAVEPOINT (an op that fails is rolled back alone
- * and gets its own error), then one COMMIT, the one fsync that makes the
- * whole batch durable. Only then are the counters of the ops that
- * succeeded applied, the waiters of the queues they filled woken, and
- * every caller of the batch told its result (the writer wakes the first;
- * each caller wakes two more, a tree, so the writer goes back to work). While one batch commits the
- * next one gathers, so the busier the store, the bigger the batches. A
- * failed COMMIT fails every op of its batch: nothing is reported done that
- * is not durable. (A writer thread rather than leader/follower: handing
- * leadership from thread to thread cost more than a commit on 2 cores.)
- * When nobody is committing and nothing is queued, a caller runs its own
- * op at once (the busy flag keeps the writer out meanwhile), so a lone
- * caller pays one fsync and no thread switch.
+ * each op in turn, then one COMMIT, the one fsync that makes the whole
+ * batch durable. Ops run without savepoints: an op that fails before
+ * changing a row (sqlite3_total_changes64 unchanged) needs no undo, one
+ * that fails after changing rows as first of its transaction is undone by
+ * rolling the transaction back, and otherwise the transaction is rolled
+ * back and the batch run again with each op under its own SAVEPOINT (an
+ * op that fails is rolled back alone and gets its own error). Only then
+ * are the counters of the ops that succeeded applied, the waiters of the
+ * queues they filled woken, and every caller of the batch told its result
+ * (the writer wakes the first; each caller wakes two more, a tree, so the
+ * writer goes back to work). While one batch commits the next one
+ * gathers, so the busier the store, the bigger the batches. A failed
+ * COMMIT fails every op of its batch: nothing is reported done that is
+ * not durable. A batch whose successful ops only leased messages commits
+ * without an fsync (the VFS skips the WAL sync for that COMMIT), and
+ * checkpoints run after the COMMIT, never inside it (docs/store.md,
+ * lease-only commits). (A writer thread rather than leader/follower:
+ * handing leadership from thread to thread cost more than a commit on 2
+ * cores.) When nobody is committing and nothing is queued, a caller runs
+ * its own op at once (the busy flag keeps the writer out meanwhile), so a
+ * lone caller pays one fsync and no thread switch.
  *
  * Storage faults (GG_EIO, GG_ENOSPC from SQLite) are counted and logged as
  * an alarm once per episode; the next commit that succeeds ends the
@@ -88,14 +96,71 @@ static gg_err begin_txn(gg_store *st, const char *op)
     return rc == SQLITE_OK ? GG_OK : gg_store_sql_err(st, op, rc);
 }
 
+/* rollback_txn - ROLLBACK the open transaction, if any (logged on failure). */
+static void rollback_txn(gg_store *st)
+{
+    if (!sqlite3_get_autocommit(st->db)) {
+        int rc = gg_sql_done(gg_sql_prep(st, S_ROLLBACK));
+        if (rc != SQLITE_OK)
+            gg_store_sql_err(st, "rollback", rc);
+    }
+}
+
+/* gg_store_wal_hook - after a commit: a checkpoint is due at GG_STORE_WAL_PAGES. */
+int gg_store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    gg_store *st = arg;
+
+    (void)db;
+    (void)name;
+    if (pages >= GG_STORE_WAL_PAGES)
+        st->ckpt_due = 1;
+    return SQLITE_OK;
+}
+
+/* checkpoint - run the checkpoint the WAL hook asked for (passive, as the
+ * auto-checkpoint would). Its failure fails no op: their commit is
+ * already durable; it is logged and counted as a storage fault. Under mu. */
+static void checkpoint(gg_store *st)
+{
+    int rc;
+
+    if (!st->ckpt_due)
+        return;
+    st->ckpt_due = 0;
+    rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        gg_err err = gg_store_sql_err(st, "checkpoint", rc);
+        if (is_storage(err))
+            note_fault(st, "checkpoint", err);
+    }
+}
+
+/* needs_sync - 1 unless every op of the transaction (first to stop) that
+ * succeeded only leased messages (gg_txn.lease_only): those commits need
+ * no fsync (docs/store.md, loss windows). */
+static int needs_sync(gg_req *first, gg_req *stop)
+{
+    for (gg_req *r = first; r != stop; r = r->next)
+        if (r->err == GG_OK && !r->t.lease_only)
+            return 1;
+    return 0;
+}
+
 /* run_batch - run the ops from first to stop in one transaction and commit
- * it. Sets each op's err. Under mu. Returns 1 if anything committed. */
-static int run_batch(gg_store *st, gg_req *first, gg_req *stop)
+ * it. Sets each op's err. Under mu. With use_sp each op runs under its own
+ * savepoint. Without (the fast path), an op that fails before changing
+ * anything needs no undo, and one that fails after changing rows while
+ * first of its transaction is undone by rolling that transaction back;
+ * otherwise the transaction is rolled back, nothing is committed and
+ * *redo is set: the caller runs the batch again with savepoints. Returns
+ * 1 if anything committed. */
+static int run_batch(gg_store *st, gg_req *first, gg_req *stop, int use_sp, int *redo)
 {
     gg_req *txn_first = first;
     int64_t t0 = gg_mono_us();
     gg_err err = begin_txn(st, first->op);
-    int rc, any = 0;
+    int rc, any = 0, sync;
 
     if (err != GG_OK) {
         for (gg_req *r = first; r != stop; r = r->next)
@@ -105,6 +170,8 @@ static int run_batch(gg_store *st, gg_req *first, gg_req *stop)
         return 0;
     }
     for (gg_req *r = first; r != stop; r = r->next) {
+        int64_t changes;
+
         if (sqlite3_get_autocommit(st->db)) {
             /* An op's error ended the transaction: start another one. */
             err = begin_txn(st, r->op);
@@ -117,16 +184,21 @@ static int run_batch(gg_store *st, gg_req *first, gg_req *stop)
             }
             txn_first = r;
         }
-        rc = step_sp(st, S_SAVEPOINT);
-        if (rc != SQLITE_OK) {
-            r->err = gg_store_sql_err(st, r->op, rc);
-            continue;
+        if (use_sp) {
+            rc = step_sp(st, S_SAVEPOINT);
+            if (rc != SQLITE_OK) {
+                r->err = gg_store_sql_err(st, r->op, rc);
+                continue;
+            }
         }
+        changes = sqlite3_total_changes64(st->db);
         r->err = r->fn(st, &r->t, r->arg);
         if (r->err == GG_OK) {
-            rc = step_sp(st, S_SP_RELEASE);
-            if (rc != SQLITE_OK)
-                r->err = gg_store_sql_err(st, r->op, rc);
+            if (use_sp) {
+                rc = step_sp(st, S_SP_RELEASE);
+                if (rc != SQLITE_OK)
+                    r->err = gg_store_sql_err(st, r->op, rc);
+            }
             continue;
         }
         if (is_storage(r->err))
@@ -135,6 +207,19 @@ static int run_batch(gg_store *st, gg_req *first, gg_req *stop)
             fail_range(txn_first, r, r->err);
             continue;
         }
+        if (!use_sp) {
+            /* A failed statement undoes itself; only earlier rows of this op
+             * (counted by total_changes) need undoing. */
+            if (sqlite3_total_changes64(st->db) == changes)
+                continue;
+            rollback_txn(st);
+            if (r == txn_first && sqlite3_get_autocommit(st->db))
+                continue;
+            /* Behind others (or the rollback failed: the redo's BEGIN then
+             * fails every op, closed). */
+            *redo = 1;
+            return any;
+        }
         rc = step_sp(st, S_SP_ROLLBACK);
         if (rc == SQLITE_OK)
             rc = step_sp(st, S_SP_RELEASE);
@@ -142,27 +227,28 @@ static int run_batch(gg_store *st, gg_req *first, gg_req *stop)
             gg_store_sql_err(st, "rollback", rc);
             /* Cannot tell what is left: drop the whole transaction. */
             fail_range(txn_first, r, GG_EIO);
-            if (!sqlite3_get_autocommit(st->db))
-                gg_sql_done(gg_sql_prep(st, S_ROLLBACK));
+            rollback_txn(st);
         }
     }
     if (sqlite3_get_autocommit(st->db))
         return any;
+    sync = needs_sync(txn_first, stop) || st->opts.durability != GG_DURABLE_FULL;
+    gg_store_vfs_skip_wal_sync(!sync);
     rc = gg_sql_done(gg_sql_prep(st, S_COMMIT));
+    gg_store_vfs_skip_wal_sync(0);
     if (rc != SQLITE_OK) {
         err = gg_store_sql_err(st, "commit", rc);
         fail_range(txn_first, stop, err);
         if (is_storage(err))
             note_fault(st, "commit", err);
-        if (!sqlite3_get_autocommit(st->db)) {
-            rc = gg_sql_done(gg_sql_prep(st, S_ROLLBACK));
-            if (rc != SQLITE_OK)
-                gg_store_sql_err(st, "rollback", rc);
-        }
+        rollback_txn(st);
         return any;
     }
     st->commits++;
+    if (sync && st->opts.durability == GG_DURABLE_FULL)
+        st->syncs++;
     note_ok(st, gg_mono_us() - t0);
+    checkpoint(st);
     return 1;
 }
 
@@ -218,10 +304,21 @@ static void maybe_reclaim(gg_store *st)
 static void exec_batch(gg_store *st, gg_req *first, gg_req *stop)
 {
     gg_txn all;
+    int redo = 0;
 
     memset(&all, 0, sizeof all);
     pthread_mutex_lock(&st->mu);
-    run_batch(st, first, stop);
+    run_batch(st, first, stop, 0, &redo);
+    if (redo) {
+        /* An op failed half-way behind others: again, each op under a
+         * savepoint (ops start from their arguments, so may run twice). */
+        for (gg_req *r = first; r != stop; r = r->next) {
+            memset(&r->t, 0, sizeof r->t);
+            r->err = GG_OK;
+        }
+        st->redos++;
+        run_batch(st, first, stop, 1, &redo);
+    }
     apply(st, first, stop, &all);
     maybe_reclaim(st);
     pthread_mutex_unlock(&st->mu);

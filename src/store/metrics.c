@@ -170,8 +170,12 @@ gg_err gg_store_metrics(gg_store *st, const char *const *always, size_t nalways,
                       "Received items at or below the channel mark (resends).",
                       (long long)s.dropped);
     if (err == GG_OK)
-        err = counter(b, "gridgate_store_commits_total", "Transactions committed (one fsync each).",
+        err = counter(b, "gridgate_store_commits_total",
+                      "Transactions committed (lease-only ones without an fsync).",
                       (long long)s.commits);
+    if (err == GG_OK)
+        err = counter(b, "gridgate_store_fsyncs_total",
+                      "Commits that fsynced the WAL (durability full).", (long long)s.syncs);
     if (err == GG_OK)
         err = counter(b, "gridgate_store_committed_calls_total",
                       "Calls made durable by those commits (group commit).", (long long)s.batched);

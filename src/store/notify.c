@@ -150,6 +150,28 @@ gg_err gg_store_get_wait(gg_store *st, const char *queue, int64_t lease_ms, int 
     }
 }
 
+/* gg_store_get_many_wait - gg_store_get_many, waiting for a put when empty. */
+gg_err gg_store_get_many_wait(gg_store *st, const char *queue, int64_t lease_ms, size_t max,
+                              int timeout_ms, gg_msg **out, size_t *n)
+{
+    struct timespec dl = deadline_after(timeout_ms > 0 ? timeout_ms : 0);
+
+    if (!st || !gg_store_valid_name(queue)) {
+        if (n)
+            *n = 0;
+        return GG_EINVAL;
+    }
+    for (;;) {
+        /* Take the generation before looking, so a put after the look wakes us. */
+        uint64_t gen = current_gen(st, queue);
+        gg_err err = gg_store_get_many(st, queue, lease_ms, max, out, n);
+        if (err != GG_EEMPTY || timeout_ms <= 0)
+            return err;
+        if (wait_change(st, queue, gen, &dl) != 0)
+            return GG_EEMPTY;
+    }
+}
+
 gg_err gg_store_watch(gg_store *st, const char *queue, gg_store_watch_fn fn, void *arg)
 {
     gg_err err = GG_OK;

@@ -189,6 +189,7 @@ gg_err gg_store_get_stats(gg_store *st, gg_store_stats *out)
     out->batched = st->batched;
     out->faults = st->faults;
     out->faulted = st->faulted;
+    out->syncs = st->syncs;
     s = gg_sql_prep(st, S_DEAD_COUNT);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)

@@ -3,8 +3,10 @@
  *
  * Every mutation is an op_* function run by gg_store_run() (commit.c)
  * inside a transaction it may share with other callers' ops (group
- * commit), under a savepoint of its own: the op reads and writes through
- * the cached statements and notes in a gg_txn what it did. The runner
+ * commit): the op reads and writes through the cached statements and
+ * notes in a gg_txn what it did. An op may be run twice (commit.c redoes a
+ * batch under savepoints when an op fails half-way), so it starts from its
+ * arguments and overwrites or frees its outputs. The runner
  * commits, applies the counters and then, with the store mutex released,
  * wakes waiters and calls watchers. Ops never commit and never wake anyone
  * themselves. Reads (read.c) take the mutex and run single statements.
@@ -28,10 +30,13 @@ static gg_err insert_msg(gg_store *st, gg_txn *t, const char *op, const char *qu
                          const char *dest, const void *data, size_t len, int64_t expiry_ms,
                          int prio, unsigned flags, int64_t *id_out)
 {
-    sqlite3_stmt *s = gg_sql_prep(st, S_QSTATS);
+    sqlite3_stmt *s;
     int64_t depth = 0, bytes = 0, id;
     int rc;
 
+    if (st->opts.max_depth <= 0 && st->opts.max_bytes <= 0)
+        goto insert;   /* no limit to check */
+    s = gg_sql_prep(st, S_QSTATS);
     sqlite3_bind_text(s, 1, queue, -1, SQLITE_STATIC);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
@@ -46,6 +51,7 @@ static gg_err insert_msg(gg_store *st, gg_txn *t, const char *op, const char *qu
         return GG_EFULL;
     if (st->opts.max_bytes > 0 && bytes + (int64_t)len > st->opts.max_bytes)
         return GG_EFULL;
+insert:
     s = gg_sql_prep(st, S_INSERT);
     sqlite3_bind_text(s, 1, queue, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, dest ? dest : "", -1, SQLITE_STATIC);
@@ -133,53 +139,6 @@ struct get_args {
     gg_msg *msg;        /* the leased message, NULL if none was ready */
 };
 
-struct cand {
-    int64_t id, put_ms, expiry_ms, lease_until_ms;
-    int backouts, prio;
-    unsigned flags;
-    char dest[GG_QUEUE_NAME_MAX];
-};
-
-/* lease_cand - lease candidate c and read it into a->msg. */
-static gg_err lease_cand(gg_store *st, gg_txn *t, struct get_args *a, const struct cand *c,
-                         int backouts, int64_t now)
-{
-    sqlite3_stmt *s = gg_sql_prep(st, S_LEASE);
-    gg_err err = GG_OK;
-    int rc;
-
-    sqlite3_bind_int64(s, 1, c->id);
-    sqlite3_bind_int64(s, 2, now + a->lease_ms);
-    sqlite3_bind_int(s, 3, backouts);
-    rc = gg_sql_done(s);
-    if (rc != SQLITE_OK)
-        return gg_store_sql_err(st, "get", rc);
-    s = gg_sql_prep(st, S_DATA);
-    sqlite3_bind_int64(s, 1, c->id);
-    rc = sqlite3_step(s);
-    if (rc != SQLITE_ROW) {
-        err = rc == SQLITE_DONE ? GG_EIO : gg_store_sql_err(st, "get", rc);
-        goto out;
-    }
-    a->msg = gg_store_msg_alloc(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
-    if (!a->msg) {
-        err = GG_ENOMEM;
-        goto out;
-    }
-    a->msg->id = c->id;
-    snprintf(a->msg->queue, sizeof a->msg->queue, "%s", a->queue);
-    memcpy(a->msg->dest, c->dest, sizeof a->msg->dest);
-    a->msg->put_ms = c->put_ms;
-    a->msg->expiry_ms = c->expiry_ms;
-    a->msg->backouts = backouts;
-    a->msg->prio = c->prio;
-    a->msg->flags = c->flags;
-    t->c.gets++;
-out:
-    sqlite3_reset(s);
-    return err;
-}
-
 /* release_runout - every message of queue whose lease ran out goes back to
  * ready with backouts+1, or to the dead letters at the threshold. */
 static gg_err release_runout(gg_store *st, gg_txn *t, const char *queue, int64_t now)
@@ -211,6 +170,7 @@ static gg_err release_runout(gg_store *st, gg_txn *t, const char *queue, int64_t
             return gg_store_sql_err(st, "get", rc);
         for (size_t i = 0; i < n; i++) {
             gg_err err;
+            t->lease_only = 0;
             t->c.backouts++;
             if (thr > 0 && backouts[i] >= thr) {
                 err = to_dead(st, t, "get", ids[i], backouts[i], REASON_BACKOUT);
@@ -231,60 +191,135 @@ static gg_err release_runout(gg_store *st, gg_txn *t, const char *queue, int64_t
     }
 }
 
-/* op_get - put back the messages whose lease ran out, then walk the ready
- * ones (highest priority first, then id): drop (or dead-letter) the
- * expired and lease the first that remains. GG_OK with a->msg NULL if none. */
+/* lease_some - lease ready, unexpired messages of queue (highest priority
+ * first, then id) for lease_ms into out[*n...] until *n reaches want or
+ * none is left; the expired met on the way are removed (or dead-lettered).
+ * Reads only as many rows as it still wants. On an error the messages in
+ * out stay the caller's to free. */
+static gg_err lease_some(gg_store *st, gg_txn *t, const char *queue, int64_t lease_ms,
+                         size_t want, gg_msg **out, size_t *n, int64_t now)
+{
+    while (*n < want) {
+        sqlite3_stmt *s = gg_sql_prep(st, S_READY);
+        int64_t exp_id[GG_STORE_GET_BATCH];
+        int exp_backouts[GG_STORE_GET_BATCH];
+        unsigned exp_flags[GG_STORE_GET_BATCH];
+        size_t limit = want - *n, rows = 0, nexp = 0, first = *n;
+        gg_err err = GG_OK;
+        int rc;
+
+        if (limit > GG_STORE_GET_BATCH)
+            limit = GG_STORE_GET_BATCH;
+        sqlite3_bind_text(s, 1, queue, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 2, (int)limit);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(s, 0), expiry_ms = sqlite3_column_int64(s, 3);
+            gg_msg *m;
+
+            rows++;
+            if (expiry_ms != 0 && expiry_ms <= now) {
+                exp_id[nexp] = id;
+                exp_backouts[nexp] = sqlite3_column_int(s, 5);
+                exp_flags[nexp++] = (unsigned)sqlite3_column_int64(s, 7);
+                continue;
+            }
+            m = gg_store_msg_alloc(sqlite3_column_blob(s, 8), (size_t)sqlite3_column_bytes(s, 8));
+            if (!m) {
+                err = GG_ENOMEM;
+                break;
+            }
+            m->id = id;
+            snprintf(m->queue, sizeof m->queue, "%s", queue);
+            gg_sql_col_text(s, 1, m->dest, sizeof m->dest);
+            m->put_ms = sqlite3_column_int64(s, 2);
+            m->expiry_ms = expiry_ms;
+            m->backouts = sqlite3_column_int(s, 5);
+            m->prio = sqlite3_column_int(s, 6);
+            m->flags = (unsigned)sqlite3_column_int64(s, 7);
+            out[(*n)++] = m;
+        }
+        sqlite3_reset(s);
+        if (err != GG_OK)
+            return err;
+        if (rc != SQLITE_DONE)
+            return gg_store_sql_err(st, "get", rc);
+        for (size_t i = first; i < *n; i++) {
+            s = gg_sql_prep(st, S_LEASE);
+            sqlite3_bind_int64(s, 1, out[i]->id);
+            sqlite3_bind_int64(s, 2, now + lease_ms);
+            sqlite3_bind_int(s, 3, out[i]->backouts);
+            rc = gg_sql_done(s);
+            if (rc != SQLITE_OK)
+                return gg_store_sql_err(st, "get", rc);
+            t->c.gets++;
+        }
+        for (size_t i = 0; i < nexp; i++) {
+            t->lease_only = 0;
+            if (exp_flags[i] & GG_MSG_REPORT_EXPIRY)
+                err = to_dead(st, t, "get", exp_id[i], exp_backouts[i], REASON_EXPIRED);
+            else
+                err = delete_msg(st, "get", exp_id[i]);
+            if (err != GG_OK)
+                return err;
+            t->c.expired++;
+            gg_debug("store", "msg=\"expired\" id=%lld queue=%s", (long long)exp_id[i], queue);
+        }
+        if (rows < limit)
+            return GG_OK;
+    }
+    return GG_OK;
+}
+
+/* op_get - put back the messages whose lease ran out, then lease the next
+ * ready one. GG_OK with a->msg NULL if none. Marks the transaction
+ * lease-only unless it released, removed or dead-lettered anything. */
 static gg_err op_get(gg_store *st, gg_txn *t, void *arg)
 {
     struct get_args *a = arg;
-    struct cand c[GG_STORE_GET_BATCH];
     int64_t now = gg_now_ms();
-    gg_err err = release_runout(st, t, a->queue, now);
+    size_t n = 0;
+    gg_err err;
 
-    if (err != GG_OK)
-        return err;
-    for (;;) {
-        sqlite3_stmt *s = gg_sql_prep(st, S_READY);
-        size_t n = 0;
-        int rc;
+    gg_msg_free(a->msg);   /* a redone batch runs the op again */
+    a->msg = NULL;
+    t->lease_only = 1;
+    err = release_runout(st, t, a->queue, now);
+    if (err == GG_OK)
+        err = lease_some(st, t, a->queue, a->lease_ms, 1, &a->msg, &n, now);
+    return err;
+}
 
-        sqlite3_bind_text(s, 1, a->queue, -1, SQLITE_STATIC);
-        sqlite3_bind_int(s, 2, GG_STORE_GET_BATCH);
-        for (;;) {
-            rc = sqlite3_step(s);
-            if (rc != SQLITE_ROW || n == GG_STORE_GET_BATCH)
-                break;
-            c[n].id = sqlite3_column_int64(s, 0);
-            gg_sql_col_text(s, 1, c[n].dest, sizeof c[n].dest);
-            c[n].put_ms = sqlite3_column_int64(s, 2);
-            c[n].expiry_ms = sqlite3_column_int64(s, 3);
-            c[n].lease_until_ms = sqlite3_column_int64(s, 4);
-            c[n].backouts = sqlite3_column_int(s, 5);
-            c[n].prio = sqlite3_column_int(s, 6);
-            c[n].flags = (unsigned)sqlite3_column_int64(s, 7);
-            n++;
-        }
-        sqlite3_reset(s);
-        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-            return gg_store_sql_err(st, "get", rc);
-        for (size_t i = 0; i < n; i++) {
-            if (c[i].expiry_ms != 0 && c[i].expiry_ms <= now) {
-                if (c[i].flags & GG_MSG_REPORT_EXPIRY)
-                    err = to_dead(st, t, "get", c[i].id, c[i].backouts, REASON_EXPIRED);
-                else
-                    err = delete_msg(st, "get", c[i].id);
-                if (err != GG_OK)
-                    return err;
-                t->c.expired++;
-                gg_debug("store", "msg=\"expired\" id=%lld queue=%s", (long long)c[i].id,
-                         a->queue);
-                continue;
-            }
-            return lease_cand(st, t, a, &c[i], c[i].backouts, now);
-        }
-        if (n < GG_STORE_GET_BATCH)
-            return GG_OK;
+struct get_many_args {
+    const char *queue;
+    int64_t lease_ms;
+    size_t max;
+    gg_msg **out;       /* caller's array of max */
+    size_t n;           /* leased so far */
+};
+
+/* free_leased - free the messages a get_many op has read so far. */
+static void free_leased(struct get_many_args *a)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        gg_msg_free(a->out[i]);
+        a->out[i] = NULL;
     }
+    a->n = 0;
+}
+
+/* op_get_many - as op_get, leasing up to a->max messages. */
+static gg_err op_get_many(gg_store *st, gg_txn *t, void *arg)
+{
+    struct get_many_args *a = arg;
+    int64_t now = gg_now_ms();
+    gg_err err;
+
+    free_leased(a);        /* a redone batch runs the op again */
+    t->lease_only = 1;
+    err = release_runout(st, t, a->queue, now);
+    if (err == GG_OK)
+        err = lease_some(st, t, a->queue, a->lease_ms, a->max, a->out, &a->n, now);
+    return err;
 }
 
 struct id_args {
@@ -406,6 +441,43 @@ static gg_err op_put(gg_store *st, gg_txn *t, void *arg)
     }
     return insert_msg(st, t, a->ack_id ? "ack_put" : "put", a->queue, a->dest, a->data, a->len,
                       a->expiry_ms, a->prio, a->flags, &a->id);
+}
+
+struct many_args {
+    const gg_store_put_item *items;   /* put_many */
+    const int64_t *ids;               /* ack_many */
+    size_t n;
+    int64_t *ids_out;                 /* put_many; may be NULL */
+};
+
+/* op_put_many - add every item, in order. */
+static gg_err op_put_many(gg_store *st, gg_txn *t, void *arg)
+{
+    struct many_args *a = arg;
+
+    for (size_t i = 0; i < a->n; i++) {
+        const gg_store_put_item *it = &a->items[i];
+        gg_err err = insert_msg(st, t, "put_many", it->queue, it->dest, it->data, it->len,
+                                it->expiry_ms, it->prio, it->flags,
+                                a->ids_out ? &a->ids_out[i] : NULL);
+        if (err != GG_OK)
+            return err;
+    }
+    return GG_OK;
+}
+
+/* op_ack_many - remove every message of a->ids; GG_ENOTFOUND at the first unknown. */
+static gg_err op_ack_many(gg_store *st, gg_txn *t, void *arg)
+{
+    struct many_args *a = arg;
+
+    for (size_t i = 0; i < a->n; i++) {
+        gg_err err = delete_msg(st, "ack_many", a->ids[i]);
+        if (err != GG_OK)
+            return err;
+        t->c.acks++;
+    }
+    return GG_OK;
 }
 
 struct recv_args {
@@ -582,6 +654,64 @@ gg_err gg_store_put_prio(gg_store *st, const char *queue, const char *dest, cons
     if (err == GG_OK && id_out)
         *id_out = a.id;
     return err;
+}
+
+/* valid_put - the arguments of one put are acceptable (GG_OK), else GG_EINVAL / GG_ETOOBIG. */
+static gg_err valid_put(const char *queue, const char *dest, const void *data, size_t len,
+                        int64_t expiry_ms, int prio, unsigned flags)
+{
+    if (!gg_store_valid_name(queue) || (dest && dest[0] && !gg_store_valid_name(dest)) ||
+        expiry_ms < 0 || prio < 0 || prio > GG_PRIO_MAX || (flags & ~GG_MSG_FLAGS_ALL))
+        return GG_EINVAL;
+    return gg_store_check_data(data, len);
+}
+
+/* gg_store_put_many - n puts in one transaction, all or nothing. */
+gg_err gg_store_put_many(gg_store *st, const gg_store_put_item *items, size_t n,
+                         int64_t *ids_out)
+{
+    struct many_args a = { items, NULL, n, ids_out };
+
+    if (!st || !items || n == 0 || n > GG_STORE_MANY_MAX)
+        return GG_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        gg_err err = valid_put(items[i].queue, items[i].dest, items[i].data, items[i].len,
+                               items[i].expiry_ms, items[i].prio, items[i].flags);
+        if (err != GG_OK)
+            return err;
+    }
+    return gg_store_run(st, "put_many", op_put_many, &a);
+}
+
+/* gg_store_ack_many - n acks in one transaction, all or nothing. */
+gg_err gg_store_ack_many(gg_store *st, const int64_t *ids, size_t n)
+{
+    struct many_args a = { NULL, ids, n, NULL };
+
+    if (!st || !ids || n == 0 || n > GG_STORE_MANY_MAX)
+        return GG_EINVAL;
+    return gg_store_run(st, "ack_many", op_ack_many, &a);
+}
+
+/* gg_store_get_many - lease up to max messages in one transaction. */
+gg_err gg_store_get_many(gg_store *st, const char *queue, int64_t lease_ms, size_t max,
+                         gg_msg **out, size_t *n)
+{
+    struct get_many_args a = { queue, lease_ms, max, out, 0 };
+    gg_err err;
+
+    if (n)
+        *n = 0;
+    if (!st || !gg_store_valid_name(queue) || lease_ms <= 0 || !out || !n || max == 0 ||
+        max > GG_STORE_MANY_MAX)
+        return GG_EINVAL;
+    err = gg_store_run(st, "get_many", op_get_many, &a);
+    if (err != GG_OK) {
+        free_leased(&a);
+        return err;
+    }
+    *n = a.n;
+    return a.n ? GG_OK : GG_EEMPTY;
 }
 
 gg_err gg_store_ack_put(gg_store *st, int64_t ack_id, const char *queue, const char *dest,

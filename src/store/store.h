@@ -7,7 +7,13 @@
  * of the call is applied. Concurrent calls share commits (group commit): a
  * caller blocks until the one commit and fsync covering its change are done.
  * Thread-safe: any thread may call any function. The store never looks
- * inside message bytes.
+ * inside message bytes. One exception to "durable before GG_OK": a commit
+ * that only leases messages (gg_store_get*, nothing else) is not fsynced;
+ * the next fsynced commit covers it. After a power cut such a lease may be
+ * undone (the message is ready again, backouts unchanged); a process crash
+ * undoes nothing. Puts, acks, backouts and everything else are durable.
+ * The *_many calls do many messages in one call and one transaction, all
+ * or nothing, sparing a thread round trip and a commit per message.
  *
  * Message states: ready -> leased (gg_store_get) -> gone (gg_store_ack) or
  * ready again with backouts+1 (gg_store_backout, or the lease runs out), or
@@ -112,6 +118,49 @@ gg_err gg_store_ack(gg_store *st, int64_t id);
  * the dead-letter queue when the threshold is reached. */
 gg_err gg_store_backout(gg_store *st, int64_t id);
 
+/* Most items of one gg_store_put_many / get_many / ack_many call. */
+#define GG_STORE_MANY_MAX 1024
+
+/* One message of a gg_store_put_many batch (borrowed pointers; zero-initialise). */
+typedef struct gg_store_put_item {
+    const char *queue;    /* queue to put it on */
+    const char *dest;     /* NULL or "" = none */
+    const void *data;
+    size_t len;
+    int64_t expiry_ms;    /* 0 = never */
+    int prio;             /* 0..GG_PRIO_MAX */
+    unsigned flags;       /* GG_MSG_* */
+} gg_store_put_item;
+
+/* gg_store_put_many - put the n items (1..GG_STORE_MANY_MAX, in order, ids
+ * increasing) in one transaction: all or nothing, GG_OK once one commit
+ * has made all of them durable. ids_out (NULL, or room for n) gets their
+ * ids. GG_EINVAL (nothing done) if any item is invalid as for
+ * gg_store_put_prio; GG_EFULL (nothing applied) if any queue limit would
+ * be exceeded, the batch's own earlier items counted; a storage fault
+ * fails the whole batch. */
+gg_err gg_store_put_many(gg_store *st, const gg_store_put_item *items, size_t n,
+                         int64_t *ids_out);
+
+/* gg_store_get_many - lease up to max (1..GG_STORE_MANY_MAX) messages of
+ * queue for lease_ms in one transaction, in the order n gg_store_get calls
+ * would (expired ones met are removed or dead-lettered as there). out is
+ * the caller's array of max pointers; *n gets how many were leased (each
+ * freed with gg_msg_free). GG_EEMPTY with *n == 0 if none was ready; on an
+ * error nothing is leased and *n is 0. */
+gg_err gg_store_get_many(gg_store *st, const char *queue, int64_t lease_ms, size_t max,
+                         gg_msg **out, size_t *n);
+
+/* gg_store_get_many_wait - gg_store_get_many, waiting up to timeout_ms for
+ * a message when none is ready (as gg_store_get_wait). */
+gg_err gg_store_get_many_wait(gg_store *st, const char *queue, int64_t lease_ms, size_t max,
+                              int timeout_ms, gg_msg **out, size_t *n);
+
+/* gg_store_ack_many - remove the n (1..GG_STORE_MANY_MAX) messages ids in
+ * one transaction: all or nothing, GG_OK once durable. GG_ENOTFOUND
+ * (nothing applied) if any id is unknown or appears twice. */
+gg_err gg_store_ack_many(gg_store *st, const int64_t *ids, size_t n);
+
 /* gg_store_ack_put - in one transaction: ack ack_id and put a new message
  * (a worker's reply replacing its request). */
 gg_err gg_store_ack_put(gg_store *st, int64_t ack_id, const char *queue, const char *dest,
@@ -176,10 +225,13 @@ typedef struct gg_store_stats {
     int64_t dead;        /* moved to the dead-letter queue */
     int64_t dropped;     /* received items at or below the mark (resends) */
     int64_t dead_depth;  /* gauge: messages now in the dead-letter queue */
-    int64_t commits;     /* transactions committed (each one fsync under FULL) */
-    int64_t batched;     /* calls those commits covered (batched / commits = batch size) */
+    int64_t commits;     /* transactions committed */
+    int64_t batched;     /* calls those commits covered (batched / commits = batch size;
+                          * a *_many call counts once) */
     int64_t faults;      /* storage faults: commits failed with GG_EIO or GG_ENOSPC */
     int faulted;         /* 1 while the last commit attempt failed on storage */
+    int64_t syncs;       /* commits that fsynced the WAL (all but lease-only ones
+                          * under GG_DURABLE_FULL; none under NORMAL) */
 } gg_store_stats;
 
 /* gg_store_get_stats - a consistent snapshot of the counters. */

@@ -5,7 +5,10 @@
  * cached SQL statements. store.c owns the operations: every mutation is an
  * op function run by gg_store_run() (commit.c), which queues it and lets one
  * caller at a time (the leader) run every queued op inside one BEGIN
- * IMMEDIATE ... COMMIT, each op under its own savepoint (group commit).
+ * IMMEDIATE ... COMMIT (group commit); an op runs under a savepoint of its
+ * own only when the batch has to be redone because one failed half-way.
+ * Ops must therefore be re-runnable: they start from their arguments and
+ * overwrite (or free) their outputs.
  * vfs.c is the I/O seam (a pass-through SQLite VFS that tests can make
  * fail); metrics.c writes the Prometheus text.
  */
@@ -32,9 +35,9 @@ enum gg_stmt {
     S_INSERT_BODY, /* ?1 id ?2 data */
     S_QSTATS,      /* ?1 queue -> depth, bytes */
     S_READY,       /* ?1 queue ?2 limit -> id, dest, put_ms, expiry_ms, lease_until_ms,
-                      backouts, prio, flags of ready messages; highest prio first, then id */
+                      backouts, prio, flags, data of ready messages; highest prio first,
+                      then id */
     S_RUNOUT,      /* ?1 queue ?2 now ?3 limit -> id, backouts of leases that ran out */
-    S_DATA,        /* ?1 id -> data */
     S_LEASE,       /* ?1 id ?2 lease_until_ms ?3 backouts */
     S_FIND,        /* ?1 id -> queue, backouts, lease_until_ms */
     S_RELEASE,     /* ?1 id ?2 backouts: back to ready */
@@ -58,6 +61,7 @@ enum gg_stmt {
 };
 
 /* Most calls one commit covers (bounds a batch's latency and size). */
+/* (A *_many call counts as one call; GG_STORE_MANY_MAX bounds its items.) */
 #define GG_STORE_BATCH_MAX 256
 /* Run an incremental vacuum once this many pages are free... */
 #define GG_STORE_VACUUM_PAGES 256
@@ -71,7 +75,7 @@ enum gg_stmt {
 #define GG_STORE_LAT_BUCKETS 14
 
 /* Rows examined per round when gg_store_get looks for a ready message. */
-#define GG_STORE_GET_BATCH 16
+#define GG_STORE_GET_BATCH 64
 /* Queues remembered per transaction for wake-ups; more wakes everyone. */
 #define GG_STORE_TOUCH_MAX 8
 /* Queues with their own wake-up counter; more share one counter. */
@@ -89,6 +93,8 @@ typedef struct gg_txn {
     char touched[GG_STORE_TOUCH_MAX][GG_QUEUE_NAME_MAX];
     size_t ntouched;
     int touched_overflow;
+    int lease_only;   /* set by an op that only leased messages: its commit
+                       * needs no fsync (docs/store.md, loss windows) */
 } gg_txn;
 
 typedef struct gg_watch {
@@ -129,6 +135,9 @@ struct gg_store {
     gg_store_counts counts;
     char *path;
     int64_t commits, batched, faults, reclaims;
+    int64_t syncs;                   /* commits that fsynced the WAL */
+    int64_t redos;                   /* batches run again under savepoints */
+    int ckpt_due;                    /* the WAL hook asks for a checkpoint */
     int faulted;
     uint64_t lat_count[GG_STORE_LAT_BUCKETS + 1];
     double lat_sum_s;
@@ -170,6 +179,16 @@ void gg_store_writer_stop(gg_store *st);
 /* gg_store_vfs_name - the name of the store's SQLite VFS (the fault seam),
  * registered on first use; NULL if it cannot be registered. */
 const char *gg_store_vfs_name(void);
+
+/* gg_store_vfs_skip_wal_sync - while on (this thread only), xSync of a
+ * store's WAL file does nothing: set around the COMMIT of a lease-only
+ * batch, never around a checkpoint. */
+void gg_store_vfs_skip_wal_sync(int on);
+
+/* gg_store_wal_hook - sqlite3_wal_hook of every store (in place of the
+ * auto-checkpoint): notes that a checkpoint is due once the WAL holds
+ * GG_STORE_WAL_PAGES pages; the committer runs it after the COMMIT. */
+int gg_store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages);
 
 /* gg_store_sql_err - map a SQLite result code to gg_err and log the failure
  * of operation op (SQLITE_FULL -> GG_ENOSPC, BUSY -> GG_EBUSY, else GG_EIO). */

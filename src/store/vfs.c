@@ -4,6 +4,11 @@
  * files it opens get io_methods that count and maybe fail xWrite and xSync
  * and pass every other call to the real file, which lives right after the
  * wrapper in the memory SQLite allocates (szOsFile covers both).
+ *
+ * It is also where a lease-only commit skips its fsync: while the calling
+ * thread has gg_store_vfs_skip_wal_sync(1) in force, xSync of a WAL file
+ * returns at once (commit.c sets it around such a COMMIT only, with
+ * checkpoints kept outside that window, so a checkpoint always syncs).
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -19,6 +24,7 @@ typedef struct ff_file {
     sqlite3_file base;          /* must be first */
     sqlite3_file *real;         /* points just past this struct */
     sqlite3_io_methods methods; /* same version as the real file's */
+    int wal;                    /* opened as a WAL file */
     long long pad;              /* keeps real 8-byte aligned */
 } ff_file;
 
@@ -33,6 +39,7 @@ static atomic_llong ff_first;       /* first failing call (1-based) */
 static atomic_llong ff_last;        /* last failing call; 0 = no end */
 static atomic_int ff_rc;            /* the SQLite code to return */
 static atomic_llong ff_hits;
+static _Thread_local int ff_skip_wal_sync;   /* this thread is in a lease-only COMMIT */
 
 /* ff_fail - 1 if this call of kind must fail now. */
 static int ff_fail(gg_fault_kind kind)
@@ -84,6 +91,9 @@ static int ff_truncate(sqlite3_file *f, sqlite3_int64 size)
 static int ff_sync(sqlite3_file *f, int flags)
 {
     sqlite3_file *r = real_of(f);
+
+    if (ff_skip_wal_sync && ((ff_file *)f)->wal)
+        return SQLITE_OK;
 
     if (ff_fail(GG_FAULT_SYNC))
         return atomic_load(&ff_rc) == SQLITE_FULL ? SQLITE_FULL : SQLITE_IOERR_FSYNC;
@@ -178,6 +188,7 @@ static int ff_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int
 
     memset(w, 0, sizeof *w);
     w->real = (sqlite3_file *)(w + 1);
+    w->wal = (flags & SQLITE_OPEN_WAL) != 0;
     rc = ff_real_vfs->xOpen(ff_real_vfs, name, w->real, flags, out_flags);
     rm = w->real->pMethods;
     if (rm == NULL)
@@ -228,6 +239,12 @@ const char *gg_store_vfs_name(void)
 {
     pthread_once(&ff_once, ff_register);
     return ff_ok ? VFS_NAME : NULL;
+}
+
+/* gg_store_vfs_skip_wal_sync - on this thread, make WAL syncs no-ops (on) or real again. */
+void gg_store_vfs_skip_wal_sync(int on)
+{
+    ff_skip_wal_sync = on;
 }
 
 /* gg_store_fault_arm - fail calls nth..nth+count-1 of kind with err. */

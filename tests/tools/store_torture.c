@@ -4,7 +4,9 @@
  *
  * Each round forks a child that opens the store in DIR and, from several
  * threads at full speed, puts self-checking messages, gets, acknowledges
- * and backs them out, and receives numbered channel batches; after each
+ * and backs them out (half the workers one message per call, half with
+ * gg_store_put_many / get_many / ack_many), and receives numbered channel
+ * batches; after each
  * call returns it writes one record of what was done to a pipe (one
  * write of less than PIPE_BUF each, so records are whole). The parent
  * reads the pipe, kills the child with SIGKILL after a random delay,
@@ -145,6 +147,48 @@ static void *worker(void *p)
     return NULL;
 }
 
+/* batch_worker - put_many up to 4, get_many up to 5, then ack_many them
+ * (or now and then back one out and ack the rest), for ever. */
+static void *batch_worker(void *p)
+{
+    struct child_arg *a = p;
+    uint64_t rnd = ((uint64_t)getpid() << 20) ^ (uint64_t)a->idx ^ (uint64_t)gg_mono_us();
+    static _Thread_local uint8_t body[4][BODY_MAX];
+
+    for (;;) {
+        gg_store_put_item it[4];
+        int64_t ids[5];
+        gg_msg *m[5];
+        size_t k = 1 + xs(&rnd) % 4, n = 0, nack = 0;
+
+        memset(it, 0, sizeof it);
+        for (size_t i = 0; i < k; i++) {
+            it[i].queue = "t";
+            it[i].data = body[i];
+            it[i].len = make_body(body[i], xs(&rnd));
+        }
+        if (gg_store_put_many(a->st, it, k, ids) == GG_OK)
+            for (size_t i = 0; i < k; i++)
+                emit('P', ids[i], fnv(body[i], it[i].len));
+        if (gg_store_get_many(a->st, "t", 100, 1 + xs(&rnd) % 5, m, &n) != GG_OK)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            emit('L', m[i]->id, 0);
+        for (size_t i = 0; i < n; i++) {
+            if (xs(&rnd) % 8 == 0 && gg_store_backout(a->st, m[i]->id) == GG_OK)
+                emit('B', m[i]->id, 0);
+            else
+                ids[nack++] = m[i]->id;
+        }
+        if (nack && gg_store_ack_many(a->st, ids, nack) == GG_OK)
+            for (size_t i = 0; i < nack; i++)
+                emit('A', ids[i], 0);
+        for (size_t i = 0; i < n; i++)
+            gg_msg_free(m[i]);
+    }
+    return NULL;
+}
+
 /* receiver - channel batches of three numbered items, for ever. */
 static void *receiver(void *p)
 {
@@ -185,7 +229,8 @@ static void child(void)
     for (int i = 0; i <= WORKERS; i++) {
         a[i].st = st;
         a[i].idx = i;
-        pthread_create(&th[i], NULL, i == WORKERS ? receiver : worker, &a[i]);
+        pthread_create(&th[i], NULL,
+                       i == WORKERS ? receiver : i % 2 ? batch_worker : worker, &a[i]);
     }
     for (;;)
         pause();
