@@ -1,8 +1,12 @@
 /* crypto.c - `make bench-crypto`: the cost of message security.
  *
  * For each suite (intl, gm):
- *  1. seal and open of 1 KiB payloads on one thread, for --micro seconds
- *     each: seal_per_s, open_per_s;
+ *  1. seal of distinct 1 KiB requests on one thread for --micro seconds,
+ *     then one open of each: seal_per_s, open_per_s (one thread: every
+ *     envelope is a tree of one, so the verify cache never helps); then the
+ *     same at --conc threads sealing at once (seals are signed together, as
+ *     in production) and --conc threads each opening what it sealed: a
+ *     "concurrent" line with the mean tree size;
  *  2. request/reply round trips at --conc concurrent requesters (default
  *     64) through two real queue stores and the TLS channel, the utility
  *     side in a separate process with echo responders (as bench/rr.c),
@@ -90,39 +94,136 @@ static void hdr_for(gg_env_hdr *h, int kind, const char *receiver)
     h->expiry_ms = h->created_ms + 30000;
 }
 
-/* micro - seal and open per second of 1 KiB on this thread. */
-static void micro(const char *suite, double secs, double *seal_ps, double *open_ps)
+#define MICRO_MAX 65536          /* most envelopes one micro thread keeps */
+
+/* micro_ctx - one thread of a micro run: what it sealed, opened once each. */
+typedef struct micro_ctx {
+    gg_env_keys *p, *u;
+    double secs;
+    gg_buf *env;
+    size_t n, cap;
+    int64_t trees;                  /* sum of the tree sizes of its seals */
+    int64_t opens;
+    int failed;
+} micro_ctx;
+
+/* tree_size_of - the tree_size field of a sealed envelope (0 if unreadable). */
+static size_t tree_size_of(const gg_buf *b)
 {
-    gg_env_keys *p = keys_of(suite, "portal", "utility"), *u = keys_of(suite, "utility", "portal");
-    gg_buf b = GG_BUF_INIT(0);
-    uint8_t pt[MSG_BYTES], *out = NULL;
-    size_t outlen;
-    gg_env_hdr h, got;
-    int64_t t0, end, n;
+    size_t o = 39;
+
+    for (int i = 0; i < 3; i++) {
+        if (o + 2 > b->len)
+            return 0;
+        o += 2 + ((size_t)b->data[o] << 8 | b->data[o + 1]);
+    }
+    o += 8 + 8 + 4 + GG_ENV_HASH_LEN;
+    if (o >= b->len)
+        return 0;
+    o += 1 + b->data[o];
+    if (o + 4 > b->len)
+        return 0;
+    o += 4 + ((size_t)b->data[o] << 24 | (size_t)b->data[o + 1] << 16 |
+              (size_t)b->data[o + 2] << 8 | b->data[o + 3]);
+    return o + 2 <= b->len ? ((size_t)b->data[o] << 8 | b->data[o + 1]) : 0;
+}
+
+/* micro_seal - seal distinct 1 KiB requests for secs, keeping each. */
+static void *micro_seal(void *arg)
+{
+    micro_ctx *m = arg;
+    uint8_t pt[MSG_BYTES];
+    int64_t end = gg_mono_us() + (int64_t)(m->secs * 1e6);
+    gg_env_hdr h;
 
     memset(pt, 'x', sizeof pt);
-    *seal_ps = *open_ps = 0;
-    if (p == NULL || u == NULL)
-        goto done;
-    hdr_for(&h, GG_ENV_REQUEST, "utility");
-    t0 = gg_mono_us();
-    end = t0 + (int64_t)(secs * 1e6);
-    for (n = 0; gg_mono_us() < end; n++) {
-        gg_buf_reset(&b);
-        if (gg_env_seal(p, &h, pt, sizeof pt, &b) != GG_OK)
-            goto done;
+    while (gg_mono_us() < end && m->n < MICRO_MAX) {
+        if (m->n == m->cap) {
+            size_t cap = m->cap ? 2 * m->cap : 256;
+            gg_buf *e = realloc(m->env, cap * sizeof *e);
+
+            if (e == NULL)
+                break;
+            m->env = e;
+            m->cap = cap;
+        }
+        m->env[m->n] = (gg_buf)GG_BUF_INIT(0);
+        hdr_for(&h, GG_ENV_REQUEST, "utility");
+        if (gg_env_seal(m->p, &h, pt, sizeof pt, &m->env[m->n]) != GG_OK) {
+            m->failed = 1;
+            break;
+        }
+        m->trees += (int64_t)tree_size_of(&m->env[m->n]);
+        m->n++;
     }
-    *seal_ps = (double)n * 1e6 / (double)(gg_mono_us() - t0);
-    t0 = gg_mono_us();
-    end = t0 + (int64_t)(secs * 1e6);
-    for (n = 0; gg_mono_us() < end; n++) {
-        if (gg_env_open(u, b.data, b.len, &got, &out, &outlen) != GG_OK)
-            goto done;
+    return NULL;
+}
+
+/* micro_open - open each envelope this thread sealed, once, in order (as
+ * a receiver gets them). */
+static void *micro_open(void *arg)
+{
+    micro_ctx *m = arg;
+    uint8_t *out = NULL;
+    size_t outlen;
+    gg_env_hdr got;
+
+    for (size_t i = 0; i < m->n; i++) {
+        if (gg_env_open(m->u, m->env[i].data, m->env[i].len, &got, &out, &outlen) != GG_OK) {
+            m->failed = 1;
+            break;
+        }
         free(out);
+        m->opens++;
     }
-    *open_ps = (double)n * 1e6 / (double)(gg_mono_us() - t0);
+    return NULL;
+}
+
+/* micro - seal and open per second of 1 KiB at threads threads; *tree:
+ * mean tree size of the seals. Every envelope is distinct and opened once. */
+static void micro(const char *suite, double secs, int threads, double *seal_ps, double *open_ps,
+                  double *tree)
+{
+    gg_env_keys *p = keys_of(suite, "portal", "utility"), *u = keys_of(suite, "utility", "portal");
+    micro_ctx *m = calloc((size_t)threads, sizeof *m);
+    pthread_t th[MAX_CONC];
+    int64_t t0, seals = 0, opens = 0, trees = 0;
+    int failed = 0;
+
+    *seal_ps = *open_ps = *tree = 0;
+    if (p == NULL || u == NULL || m == NULL)
+        goto done;
+    for (int i = 0; i < threads; i++)
+        m[i] = (micro_ctx){ .p = p, .u = u, .secs = secs };
+    t0 = gg_mono_us();
+    for (int i = 0; i < threads; i++)
+        pthread_create(&th[i], NULL, micro_seal, &m[i]);
+    for (int i = 0; i < threads; i++) {
+        pthread_join(th[i], NULL);
+        seals += (int64_t)m[i].n;
+        trees += m[i].trees;
+        failed |= m[i].failed;
+    }
+    *seal_ps = (double)seals * 1e6 / (double)(gg_mono_us() - t0);
+    *tree = seals > 0 ? (double)trees / (double)seals : 0;
+    t0 = gg_mono_us();
+    for (int i = 0; i < threads; i++)
+        pthread_create(&th[i], NULL, micro_open, &m[i]);
+    for (int i = 0; i < threads; i++) {
+        pthread_join(th[i], NULL);
+        opens += m[i].opens;
+        failed |= m[i].failed;
+    }
+    *open_ps = (double)opens * 1e6 / (double)(gg_mono_us() - t0);
+    if (failed)
+        fprintf(stderr, "bench_crypto: a micro seal or open failed\n");
 done:
-    gg_buf_free(&b);
+    for (int i = 0; m != NULL && i < threads; i++) {
+        for (size_t j = 0; j < m[i].n; j++)
+            gg_buf_free(&m[i].env[j]);
+        free(m[i].env);
+    }
+    free(m);
     gg_env_keys_free(p);
     gg_env_keys_free(u);
 }
@@ -455,13 +556,16 @@ int main(int argc, char **argv)
     printf("crypto payload_bytes=%d conc=%d secs=%.1f responders=%d dir=%s\n", MSG_BYTES, conc,
            secs, responders, g_dir);
     for (size_t s = 0; s < 2; s++) {
-        double seal_ps, open_ps, plain, secure;
+        double seal_ps, open_ps, cseal_ps, copen_ps, tree, plain, secure;
         int64_t e_plain, e_secure;
 
         g_suite = suites[s];
-        micro(g_suite, msecs, &seal_ps, &open_ps);
+        micro(g_suite, msecs, 1, &seal_ps, &open_ps, &tree);
         printf("crypto suite=%s micro seal_per_s=%.0f open_per_s=%.0f\n", g_suite, seal_ps,
                open_ps);
+        micro(g_suite, msecs, conc, &cseal_ps, &copen_ps, &tree);
+        printf("crypto suite=%s concurrent threads=%d seal_per_s=%.0f open_per_s=%.0f "
+               "mean_tree=%.1f\n", g_suite, conc, cseal_ps, copen_ps, tree);
         fflush(stdout);
         g_secure = 0;
         plain = rr(conc, secs, responders, &e_plain);

@@ -10,7 +10,7 @@
  *       32-byte tag, checked in constant time before anything is decrypted.
  *       OpenSSL 3.0 has no SM4-GCM; this is the construction
  *       docs/protocol.md specifies.
- * Every call makes its own contexts: a gg_env_keys is shared read-only.
+ * Every call makes its own contexts: these functions only read a gg_env_keys.
  */
 #include <openssl/bn.h>
 #include <openssl/core_names.h>

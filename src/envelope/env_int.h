@@ -9,6 +9,7 @@
 #define GG_ENVELOPE_ENV_INT_H
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,10 @@
 #define ENV_SIG_MAX 256         /* any suite, on the wire */
 #define ENV_TAG_MIN 16          /* any suite, on the wire */
 #define ENV_KEY_MAX 64          /* derived key material, bytes */
+#define ENV_BATCH_MAX GG_ENV_BATCH_MAX  /* envelopes under one root signature */
+#define ENV_SEAL_PATH_MAX 6     /* auth path of a tree of ENV_BATCH_MAX leaves */
+#define ENV_VCACHE_N 512        /* verified roots remembered, slots */
+#define ENV_VCACHE_SIG 72       /* longest signature the cache holds (both suites) */
 
 typedef struct env_suite {
     gg_env_suite id;
@@ -32,6 +37,48 @@ typedef struct env_suite {
     const char *kem_type;       /* "X25519", "SM2" */
     const char *cipher;         /* "AES-256-GCM", "SM4-CTR" */
 } env_suite;
+
+/* One seal waiting for a root signature (envelope.c group signing). */
+typedef struct env_sreq {
+    uint8_t leaf[GG_ENV_HASH_LEN];      /* in: leaf hash of the signed bytes */
+    uint16_t index, size;               /* out: leaf index, tree size */
+    uint8_t path_len;                   /* out: siblings in path */
+    uint8_t path[ENV_SEAL_PATH_MAX][GG_ENV_HASH_LEN];
+    uint8_t sig[ENV_SIG_MAX];           /* out: signature of the root */
+    size_t sig_len;
+    gg_err rc;                          /* out */
+    int done;                           /* set under env_signer.mu */
+} env_sreq;
+
+/* Group signing state: seals that arrive while a batch is being signed
+ * queue here and are signed together by the next leader (no timer). */
+typedef struct env_signer {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int busy;                           /* a leader is signing */
+    size_t nq;
+    env_sreq *q[ENV_BATCH_MAX];
+} env_signer;
+
+enum { ENV_VENT_EMPTY = 0, ENV_VENT_PENDING = 1, ENV_VENT_VERIFIED = 2 };
+
+/* One root signature: verified, or being verified by one thread. */
+typedef struct env_vent {
+    uint8_t state;                      /* ENV_VENT_* */
+    uint8_t sig_len;
+    uint16_t size;
+    uint32_t key_id;
+    uint8_t root[GG_ENV_HASH_LEN];
+    uint8_t sig[ENV_VCACHE_SIG];
+} env_vent;
+
+/* Roots whose signature verified: a direct-mapped table under a mutex; a
+ * slot being verified is not replaced, and cv announces each outcome. */
+typedef struct env_vcache {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    env_vent e[ENV_VCACHE_N];
+} env_vcache;
 
 struct gg_env_keys {
     const env_suite *s;
@@ -48,7 +95,14 @@ struct gg_env_keys {
     EVP_KDF *hkdf;              /* fetched once */
     EVP_MAC *hmac;              /* gm: fetched once */
     EVP_MD *md;                 /* suite digest, fetched once */
+    env_signer *signer;         /* mutable, own mutex: group signing */
+    env_vcache *vcache;         /* mutable, own mutex: verified roots */
 };
+
+/* env_shared_init / env_shared_free - the signer and verify cache of k
+ * (envelope.c); init returns GG_ENOMEM or GG_OK. */
+gg_err env_shared_init(gg_env_keys *k);
+void env_shared_free(gg_env_keys *k);
 
 /* env_name_ok - 1 if s is 1..max-1 bytes of [A-Za-z0-9._-] (envelope.c). */
 int env_name_ok(const char *s, size_t max);

@@ -4,7 +4,8 @@
  * and kem keys (public), each of the suite's key type; key ids are
  * computed here; the static shared secret is agreed once. During a key
  * rotation the peer's previous signing key is also loaded and accepted
- * until a configured time (envelope.h, docs/protocol.md "Keys").
+ * until a configured time (envelope.h, docs/protocol.md "Keys"). The
+ * group signer and the verify cache (envelope.c) are made here too.
  */
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -137,6 +138,9 @@ gg_err gg_env_keys_load(const gg_env_keys_cfg *cfg, gg_env_keys **out, char *err
         goto out;
     }
     k->s = s;
+    rc = env_shared_init(k);
+    if (rc != GG_OK)
+        goto out;
     snprintf(k->self_name, sizeof k->self_name, "%s", cfg->self_name);
     rc = load_all(cfg, k, &kem, &peer_kem, err, errsz);
     if (rc != GG_OK)
@@ -230,6 +234,7 @@ void gg_env_keys_free(gg_env_keys *k)
     EVP_MD_free(k->md);
     EVP_MAC_free(k->hmac);
     OPENSSL_cleanse(k->shared, sizeof k->shared);
+    env_shared_free(k);
     free(k);
 }
 

@@ -4,21 +4,31 @@
  *   "GGE" version:u8 suite:u8 kind:u8 flags:u8 msg_id[16] corr_id[16]
  *   txn:str16 sender:str16 receiver:str16 created_ms:u64 expiry_ms:u64
  *   key_id:u32 req_hash[32]                     <- end of header (= AAD)
- *   nonce_len:u8 nonce  ct_len:u32 ct||tag      <- end of signed bytes
- *   sig_len:u16 sig
+ *   nonce_len:u8 nonce  ct_len:u32 ct||tag      <- end of leaf bytes
+ *   tree_size:u16 leaf_index:u16 path_len:u8 path[path_len][32]
+ *   sig_len:u16 sig                             (signature of the tree root)
+ *
+ * Group signing: the leaf is H(0x00 || leaf bytes), a node H(0x01 || left
+ * || right) (H = the suite digest); an odd last node of a level moves up
+ * unchanged. The signature covers "gridgate v3 root" || suite:u8 ||
+ * tree_size:u16 || root. Seals that arrive while a root is being signed
+ * queue and are signed together by the next one to sign (like group
+ * commit: no timer, a lone seal signs at once), up to ENV_BATCH_MAX.
  *
  * The cryptography of each suite is in env_crypto.c, key loading in
  * env_keys.c; this file is suite-blind.
  *
  * Invariants:
- *  1. gg_env_open trusts nothing it has not verified: the signature is checked
- *     before any header field other than suite and key_id is acted on, and
- *     before decryption.
+ *  1. gg_env_open trusts nothing it has not verified: the leaf is walked to
+ *     the root and the root's signature checked (or found in the verify
+ *     cache, which holds only signatures that verified) before any header
+ *     field other than suite and key_id is acted on, and before decryption.
  *  2. The encryption key is per message: HKDF(ikm = the static agreement of
  *     our kem key and the peer's, salt = msg_id, info = suite label || u8
  *     len || sender || u8 len || receiver). The static secret is computed
  *     once, at load.
- *  3. A gg_env_keys is never written after gg_env_keys_load returns; every
+ *  3. A gg_env_keys is never written after gg_env_keys_load returns but for
+ *     its signer queue and verify cache, each under its own mutex; every
  *     call makes its own EVP contexts, so any number of threads may share it.
  *  4. Parsing is exact: a field that does not fit, an unknown value, or a
  *     byte left over is GG_EPROTO; more than GG_ENV_MAX bytes is GG_ETOOBIG.
@@ -39,6 +49,10 @@
 
 #define ENV_MAGIC "GGE"
 #define ENV_MAGIC_LEN 3
+#define ENV_ROOT_LABEL "gridgate v3 root"
+#define ENV_ROOT_LABEL_LEN 16
+#define ENV_ROOT_TBS (ENV_ROOT_LABEL_LEN + 1 + 2 + GG_ENV_HASH_LEN)
+#define ENV_TRAILER_FIXED (2 + 2 + 1 + 2)      /* size, index, path_len, sig_len */
 
 /* A parsed, unverified envelope; pointers point into the input. */
 typedef struct env_view {
@@ -48,7 +62,11 @@ typedef struct env_view {
     uint8_t nonce_len;
     const uint8_t *ct;          /* ciphertext followed by tag */
     uint32_t ct_len;
-    size_t signed_len;          /* bytes covered by the signature */
+    size_t signed_len;          /* bytes of the leaf */
+    uint16_t tree_size;
+    uint16_t leaf_index;
+    uint8_t path_len;
+    const uint8_t *path;        /* path_len hashes */
     const uint8_t *sig;
     uint16_t sig_len;
 } env_view;
@@ -77,6 +95,66 @@ static int zero_hash(const uint8_t h[GG_ENV_HASH_LEN])
     for (size_t i = 0; i < GG_ENV_HASH_LEN; i++)
         acc |= h[i];
     return acc == 0;
+}
+
+/* tree_path_len - siblings on the path of leaf index in a tree of size leaves. */
+static unsigned tree_path_len(unsigned index, unsigned size)
+{
+    unsigned n = 0;
+
+    for (unsigned cnt = size; cnt > 1; cnt = (cnt + 1) / 2, index >>= 1) {
+        if ((index ^ 1u) < cnt)
+            n++;
+    }
+    return n;
+}
+
+/* env_leaf - H(0x00 || p[0, n)): the tree leaf of an envelope's leaf bytes. */
+static gg_err env_leaf(const gg_env_keys *k, const uint8_t *p, size_t n,
+                       uint8_t out[GG_ENV_HASH_LEN])
+{
+    static const uint8_t tag = 0x00;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    unsigned int len = 0;
+    gg_err rc = GG_ECRYPTO;
+
+    if (c == NULL)
+        return GG_ENOMEM;
+    if (EVP_DigestInit_ex2(c, k->md, NULL) == 1 && EVP_DigestUpdate(c, &tag, 1) == 1 &&
+        EVP_DigestUpdate(c, p, n) == 1 && EVP_DigestFinal_ex(c, out, &len) == 1 &&
+        len == GG_ENV_HASH_LEN)
+        rc = GG_OK;
+    EVP_MD_CTX_free(c);
+    ERR_clear_error();
+    return rc;
+}
+
+/* env_node - H(0x01 || l || r): an inner node of the tree. */
+static gg_err env_node(const gg_env_keys *k, const uint8_t *l, const uint8_t *r,
+                       uint8_t out[GG_ENV_HASH_LEN])
+{
+    uint8_t in[1 + 2 * GG_ENV_HASH_LEN];
+    unsigned int len = 0;
+
+    in[0] = 0x01;
+    memcpy(in + 1, l, GG_ENV_HASH_LEN);
+    memcpy(in + 1 + GG_ENV_HASH_LEN, r, GG_ENV_HASH_LEN);
+    if (EVP_Digest(in, sizeof in, out, &len, k->md, NULL) != 1 || len != GG_ENV_HASH_LEN) {
+        ERR_clear_error();
+        return GG_ECRYPTO;
+    }
+    return GG_OK;
+}
+
+/* root_tbs - the bytes a root signature covers. */
+static void root_tbs(const gg_env_keys *k, unsigned size, const uint8_t root[GG_ENV_HASH_LEN],
+                     uint8_t tbs[ENV_ROOT_TBS])
+{
+    memcpy(tbs, ENV_ROOT_LABEL, ENV_ROOT_LABEL_LEN);
+    tbs[ENV_ROOT_LABEL_LEN] = (uint8_t)k->s->id;
+    tbs[ENV_ROOT_LABEL_LEN + 1] = (uint8_t)(size >> 8);
+    tbs[ENV_ROOT_LABEL_LEN + 2] = (uint8_t)size;
+    memcpy(tbs + ENV_ROOT_LABEL_LEN + 3, root, GG_ENV_HASH_LEN);
 }
 
 /* env_parse - exact structural parse of in, no cryptography. */
@@ -148,6 +226,14 @@ static gg_err env_parse(const void *in, size_t len, env_view *v)
     if (gg_rd_bytes(&r, v->ct_len, &v->ct) != GG_OK)
         return GG_EPROTO;
     v->signed_len = r.off;
+    if (gg_rd_u16(&r, &v->tree_size) != GG_OK || v->tree_size == 0 ||
+        gg_rd_u16(&r, &v->leaf_index) != GG_OK || v->leaf_index >= v->tree_size)
+        return GG_EPROTO;
+    if (gg_rd_u8(&r, &v->path_len) != GG_OK ||
+        v->path_len != tree_path_len(v->leaf_index, v->tree_size))
+        return GG_EPROTO;
+    if (gg_rd_bytes(&r, (size_t)v->path_len * GG_ENV_HASH_LEN, &v->path) != GG_OK)
+        return GG_EPROTO;
     if (gg_rd_u16(&r, &v->sig_len) != GG_OK || v->sig_len == 0 || v->sig_len > ENV_SIG_MAX)
         return GG_EPROTO;
     if (gg_rd_bytes(&r, v->sig_len, &v->sig) != GG_OK)
@@ -177,7 +263,8 @@ static size_t sealed_max(const env_suite *s, const gg_env_hdr *h, const char *se
 {
     size_t fixed = ENV_MAGIC_LEN + 4 + 32 + 6 + strlen(h->txn) + strlen(sender) +
                    strlen(h->receiver) + 8 + 8 + 4 + GG_ENV_HASH_LEN + 1 + s->nonce_len + 4 +
-                   s->tag_len + 2 + s->sig_max;
+                   s->tag_len + ENV_TRAILER_FIXED + ENV_SEAL_PATH_MAX * GG_ENV_HASH_LEN +
+                   s->sig_max;
     if (ptlen > GG_ENV_MAX || fixed + ptlen > GG_ENV_MAX)
         return 0;
     return fixed + ptlen;
@@ -197,19 +284,51 @@ gg_err gg_env_hash(const gg_env_keys *k, const void *env, size_t len,
     return GG_OK;
 }
 
-gg_err gg_env_seal(const gg_env_keys *k, const gg_env_hdr *hdr, const void *pt, size_t ptlen,
-                   gg_buf *out)
+gg_err env_shared_init(gg_env_keys *k)
 {
-    return gg_env_seal_nonce(k, hdr, pt, ptlen, NULL, out);
+    k->signer = calloc(1, sizeof *k->signer);
+    k->vcache = calloc(1, sizeof *k->vcache);
+    if (k->signer == NULL || k->vcache == NULL) {
+        free(k->signer);
+        free(k->vcache);
+        k->signer = NULL;
+        k->vcache = NULL;
+        return GG_ENOMEM;
+    }
+    pthread_mutex_init(&k->signer->mu, NULL);
+    pthread_cond_init(&k->signer->cv, NULL);
+    pthread_mutex_init(&k->vcache->mu, NULL);
+    pthread_cond_init(&k->vcache->cv, NULL);
+    return GG_OK;
 }
 
-gg_err gg_env_seal_nonce(const gg_env_keys *k, const gg_env_hdr *hdr, const void *pt,
-                         size_t ptlen, const uint8_t *fixed_nonce, gg_buf *out)
+void env_shared_free(gg_env_keys *k)
 {
-    uint8_t key[ENV_KEY_MAX], nonce[ENV_NONCE_MAX], tag[64], sig[ENV_SIG_MAX];
+    if (k->signer != NULL) {
+        pthread_mutex_destroy(&k->signer->mu);
+        pthread_cond_destroy(&k->signer->cv);
+        free(k->signer);
+        k->signer = NULL;
+    }
+    if (k->vcache != NULL) {
+        pthread_mutex_destroy(&k->vcache->mu);
+        pthread_cond_destroy(&k->vcache->cv);
+        free(k->vcache);
+        k->vcache = NULL;
+    }
+}
+
+/* seal_body - check hdr, reserve the whole envelope in out and append its
+ * leaf bytes (header through ct||tag); their leaf hash into leaf. On error
+ * out is left as it was. */
+static gg_err seal_body(const gg_env_keys *k, const gg_env_hdr *hdr, const void *pt,
+                        size_t ptlen, const uint8_t *fixed_nonce, gg_buf *out,
+                        uint8_t leaf[GG_ENV_HASH_LEN])
+{
+    uint8_t key[ENV_KEY_MAX], nonce[ENV_NONCE_MAX], tag[64];
     const env_suite *s;
     const char *sender;
-    size_t start, total, hdr_len, siglen = sizeof sig;
+    size_t start, total, hdr_len;
     gg_err rc = GG_EINVAL;
 
     if (!k || !hdr || !out || (!pt && ptlen > 0))
@@ -265,19 +384,261 @@ gg_err gg_env_seal_nonce(const gg_env_keys *k, const gg_env_hdr *hdr, const void
         goto out;
     out->len += ptlen;
     gg_buf_append(out, tag, s->tag_len);
-
-    rc = env_sign(k, out->data + start, out->len - start, sig, &siglen);
-    if (rc != GG_OK)
-        goto out;
-    gg_buf_put_u16(out, (uint16_t)siglen);
-    gg_buf_append(out, sig, siglen);
-    GG_ASSERT(out->len - start <= total);
-    rc = GG_OK;
+    rc = env_leaf(k, out->data + start, out->len - start, leaf);
 out:
     OPENSSL_cleanse(key, sizeof key);
     if (rc != GG_OK)
         out->len = start;
     return rc;
+}
+
+/* seal_trailer - append the tree position, path and root signature of r to
+ * out (room was reserved by seal_body, so this cannot fail). */
+static void seal_trailer(gg_buf *out, const env_sreq *r)
+{
+    gg_buf_put_u16(out, r->size);
+    gg_buf_put_u16(out, r->index);
+    gg_buf_put_u8(out, r->path_len);
+    for (unsigned i = 0; i < r->path_len; i++)
+        gg_buf_append(out, r->path[i], GG_ENV_HASH_LEN);
+    gg_buf_put_u16(out, (uint16_t)r->sig_len);
+    gg_buf_append(out, r->sig, r->sig_len);
+}
+
+/* sign_tree - build the tree of reqs[0, n) and sign its root once; every
+ * request gets its index, the size, its path and the signature (and rc). */
+static gg_err sign_tree(const gg_env_keys *k, env_sreq *const *reqs, size_t n)
+{
+    uint8_t nodes[2 * ENV_BATCH_MAX + ENV_SEAL_PATH_MAX + 2][GG_ENV_HASH_LEN];
+    uint8_t tbs[ENV_ROOT_TBS], sig[ENV_SIG_MAX];
+    size_t off[ENV_SEAL_PATH_MAX + 1], cnt[ENV_SEAL_PATH_MAX + 1];
+    size_t levels = 0, top = n, siglen = sizeof sig;
+    gg_err rc = GG_OK;
+
+    GG_ASSERT(n >= 1 && n <= ENV_BATCH_MAX);
+    for (size_t i = 0; i < n; i++)
+        memcpy(nodes[i], reqs[i]->leaf, GG_ENV_HASH_LEN);
+    off[0] = 0;
+    cnt[0] = n;
+    while (cnt[levels] > 1 && rc == GG_OK) {
+        size_t c = cnt[levels], o = off[levels];
+
+        GG_ASSERT(levels < ENV_SEAL_PATH_MAX);
+        off[levels + 1] = top;
+        cnt[levels + 1] = (c + 1) / 2;
+        for (size_t j = 0; j + 1 < c && rc == GG_OK; j += 2)
+            rc = env_node(k, nodes[o + j], nodes[o + j + 1], nodes[top++]);
+        if (c & 1)
+            memcpy(nodes[top++], nodes[o + c - 1], GG_ENV_HASH_LEN);
+        levels++;
+    }
+    if (rc == GG_OK) {
+        root_tbs(k, (unsigned)n, nodes[top - 1], tbs);
+        rc = env_sign(k, tbs, sizeof tbs, sig, &siglen);
+    }
+    for (size_t i = 0; i < n; i++) {
+        env_sreq *r = reqs[i];
+        size_t idx = i;
+
+        r->rc = rc;
+        if (rc != GG_OK)
+            continue;
+        r->path_len = 0;
+        for (size_t l = 0; l < levels; l++, idx >>= 1) {
+            if ((idx ^ 1u) < cnt[l])
+                memcpy(r->path[r->path_len++], nodes[off[l] + (idx ^ 1u)], GG_ENV_HASH_LEN);
+        }
+        r->index = (uint16_t)i;
+        r->size = (uint16_t)n;
+        memcpy(r->sig, sig, siglen);
+        r->sig_len = siglen;
+    }
+    return rc;
+}
+
+/* group_sign - sign me's leaf together with the seals queued meanwhile:
+ * the first caller to find no signer running signs the whole queue. */
+static gg_err group_sign(const gg_env_keys *k, env_sreq *me)
+{
+    env_signer *g = k->signer;
+    env_sreq *batch[ENV_BATCH_MAX];
+
+    me->done = 0;
+    pthread_mutex_lock(&g->mu);
+    while (g->nq == ENV_BATCH_MAX)
+        pthread_cond_wait(&g->cv, &g->mu);
+    g->q[g->nq++] = me;
+    /* Until done, me is in the queue: a leader takes the queue with busy
+     * set and marks its requests done before it clears busy. */
+    while (!me->done) {
+        if (!g->busy) {
+            size_t n = g->nq;
+
+            memcpy(batch, g->q, n * sizeof batch[0]);
+            g->nq = 0;
+            g->busy = 1;
+            if (n == ENV_BATCH_MAX)
+                pthread_cond_broadcast(&g->cv);     /* room in the queue */
+            pthread_mutex_unlock(&g->mu);
+            (void)sign_tree(k, batch, n);
+            pthread_mutex_lock(&g->mu);
+            for (size_t i = 0; i < n; i++)
+                batch[i]->done = 1;
+            g->busy = 0;
+            pthread_cond_broadcast(&g->cv);
+            break;
+        }
+        pthread_cond_wait(&g->cv, &g->mu);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return me->rc;
+}
+
+gg_err gg_env_seal(const gg_env_keys *k, const gg_env_hdr *hdr, const void *pt, size_t ptlen,
+                   gg_buf *out)
+{
+    return gg_env_seal_nonce(k, hdr, pt, ptlen, NULL, out);
+}
+
+gg_err gg_env_seal_nonce(const gg_env_keys *k, const gg_env_hdr *hdr, const void *pt,
+                         size_t ptlen, const uint8_t *fixed_nonce, gg_buf *out)
+{
+    env_sreq r;
+    size_t start;
+    gg_err rc;
+
+    if (!out)
+        return GG_EINVAL;
+    start = out->len;
+    rc = seal_body(k, hdr, pt, ptlen, fixed_nonce, out, r.leaf);
+    if (rc != GG_OK)
+        return rc;
+    rc = group_sign(k, &r);
+    if (rc != GG_OK) {
+        out->len = start;
+        return rc;
+    }
+    seal_trailer(out, &r);
+    return GG_OK;
+}
+
+gg_err gg_env_seal_batch(const gg_env_keys *k, size_t n, const gg_env_hdr *hdrs,
+                         const void *const *pts, const size_t *ptlens,
+                         const uint8_t *const *nonces, gg_buf *outs)
+{
+    env_sreq *reqs, *ptrs[ENV_BATCH_MAX];
+    size_t starts[ENV_BATCH_MAX], done = 0;
+    gg_err rc = GG_OK;
+
+    if (!k || n == 0 || n > ENV_BATCH_MAX || !hdrs || !pts || !ptlens || !outs)
+        return GG_EINVAL;
+    reqs = calloc(n, sizeof *reqs);
+    if (reqs == NULL)
+        return GG_ENOMEM;
+    for (; done < n && rc == GG_OK; done++) {
+        starts[done] = outs[done].len;
+        ptrs[done] = &reqs[done];
+        rc = seal_body(k, &hdrs[done], pts[done], ptlens[done], nonces ? nonces[done] : NULL,
+                       &outs[done], reqs[done].leaf);
+    }
+    if (rc == GG_OK)
+        rc = sign_tree(k, ptrs, n);
+    for (size_t i = 0; i < done; i++) {
+        if (rc == GG_OK)
+            seal_trailer(&outs[i], &reqs[i]);
+        else
+            outs[i].len = starts[i];
+    }
+    free(reqs);
+    return rc;
+}
+
+/* vslot - the verify-cache slot of a root. */
+static size_t vslot(const uint8_t root[GG_ENV_HASH_LEN])
+{
+    return ((size_t)root[0] << 8 | root[1]) % ENV_VCACHE_N;
+}
+
+/* vent_is - 1 if e holds exactly this root signature (in any state). */
+static int vent_is(const env_vent *e, uint32_t key_id, unsigned size,
+                   const uint8_t root[GG_ENV_HASH_LEN], const uint8_t *sig, size_t sig_len)
+{
+    return e->state != ENV_VENT_EMPTY && e->key_id == key_id && e->size == size &&
+           e->sig_len == sig_len && memcmp(e->root, root, GG_ENV_HASH_LEN) == 0 &&
+           memcmp(e->sig, sig, sig_len) == 0;
+}
+
+/* verify_root - GG_OK if sig is pk's signature of the root statement. A
+ * signature that verified is remembered in k's cache; a thread that finds
+ * the same signature being verified by another waits for that result
+ * instead of repeating it (only a success is kept: after a failure each
+ * waiter verifies for itself). */
+static gg_err verify_root(const gg_env_keys *k, EVP_PKEY *pk, uint32_t key_id, unsigned size,
+                          const uint8_t root[GG_ENV_HASH_LEN], const uint8_t *sig,
+                          size_t sig_len)
+{
+    uint8_t tbs[ENV_ROOT_TBS];
+    env_vcache *c = k->vcache;
+    env_vent *e = &c->e[vslot(root)];
+    int claimed = 0;
+    gg_err rc;
+
+    root_tbs(k, size, root, tbs);
+    if (sig_len > ENV_VCACHE_SIG)
+        return env_verify(k, pk, tbs, sizeof tbs, sig, sig_len);
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        if (vent_is(e, key_id, size, root, sig, sig_len)) {
+            if (e->state == ENV_VENT_VERIFIED) {
+                pthread_mutex_unlock(&c->mu);
+                return GG_OK;
+            }
+            pthread_cond_wait(&c->cv, &c->mu);      /* pending: another thread verifies */
+            continue;
+        }
+        if (e->state != ENV_VENT_PENDING) {
+            e->state = ENV_VENT_PENDING;            /* claim the slot */
+            e->key_id = key_id;
+            e->size = (uint16_t)size;
+            e->sig_len = (uint8_t)sig_len;
+            memcpy(e->root, root, GG_ENV_HASH_LEN);
+            memcpy(e->sig, sig, sig_len);
+            claimed = 1;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&c->mu);
+    rc = env_verify(k, pk, tbs, sizeof tbs, sig, sig_len);
+    if (claimed) {
+        pthread_mutex_lock(&c->mu);
+        e->state = rc == GG_OK ? ENV_VENT_VERIFIED : ENV_VENT_EMPTY;
+        pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+    }
+    return rc;
+}
+
+/* verify_tree - walk v's leaf up its path to the root and check the root's
+ * signature by pk (skipped if this exact signature verified before). */
+static gg_err verify_tree(const gg_env_keys *k, EVP_PKEY *pk, const uint8_t *in,
+                          const env_view *v)
+{
+    uint8_t h[GG_ENV_HASH_LEN];
+    const uint8_t *p = v->path;
+    unsigned idx = v->leaf_index;
+    gg_err rc;
+
+    rc = env_leaf(k, in, v->signed_len, h);
+    for (unsigned cnt = v->tree_size; cnt > 1 && rc == GG_OK; cnt = (cnt + 1) / 2, idx >>= 1) {
+        if ((idx ^ 1u) >= cnt)
+            continue;               /* odd last node: moves up unchanged */
+        rc = (idx & 1u) ? env_node(k, p, h, h) : env_node(k, h, p, h);
+        p += GG_ENV_HASH_LEN;
+    }
+    if (rc != GG_OK)
+        return rc;
+    GG_ASSERT(p == v->path + (size_t)v->path_len * GG_ENV_HASH_LEN);
+    return verify_root(k, pk, v->hdr.key_id, v->tree_size, h, v->sig, v->sig_len);
 }
 
 /* peer_key - the peer's verification key named by key_id, or NULL: the
@@ -311,8 +672,13 @@ gg_err gg_env_open(const gg_env_keys *k, const void *in, size_t len, gg_env_hdr 
         return GG_EINVAL;
     s = k->s;
     rc = env_parse(in, len, &v);
-    if (rc != GG_OK)
+    if (rc != GG_OK) {
+        if (in != NULL && len > ENV_MAGIC_LEN && memcmp(in, ENV_MAGIC, ENV_MAGIC_LEN) == 0 &&
+            ((const uint8_t *)in)[ENV_MAGIC_LEN] != GG_ENV_VERSION)
+            gg_debug("envelope", "msg=\"rejected\" reason=version version=%u",
+                     ((const uint8_t *)in)[ENV_MAGIC_LEN]);
         return rc;
+    }
     if (v.hdr.suite != s->id) {
         gg_debug("envelope", "msg=\"rejected\" reason=suite suite=%u", v.hdr.suite);
         return GG_ECRYPTO;
@@ -325,7 +691,7 @@ gg_err gg_env_open(const gg_env_keys *k, const void *in, size_t len, gg_env_hdr 
         gg_debug("envelope", "msg=\"rejected\" reason=key_id key_id=%08x", v.hdr.key_id);
         return GG_ECRYPTO;
     }
-    rc = env_verify(k, pk, in, v.signed_len, v.sig, v.sig_len);
+    rc = verify_tree(k, pk, in, &v);
     if (rc != GG_OK) {
         gg_debug("envelope", "msg=\"rejected\" reason=signature");
         return rc;

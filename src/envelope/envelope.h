@@ -3,10 +3,13 @@
  * An envelope is a versioned binary header (message id, correlation id,
  * transaction code, sender, receiver, created, expiry, key id) followed by
  * the payload encrypted for the receiving site, and the sending site's
- * signature over all of it. gg_env_open verifies before it decrypts and
- * returns nothing but an error for any envelope that fails a check. The
+ * signature over all of it: envelopes sealed at the same time are signed
+ * together, one signature over the root of a hash tree of them, and each
+ * carries its path to that root. gg_env_open verifies before it decrypts
+ * and returns nothing but an error for any envelope that fails a check. The
  * byte layout is in docs/protocol.md. Keys are loaded once and shared by
- * threads (gg_env_keys is immutable after load).
+ * threads (gg_env_keys is immutable after load but for its group-signing
+ * queue and its cache of verified root signatures, each under a mutex).
  */
 #ifndef GG_ENVELOPE_ENVELOPE_H
 #define GG_ENVELOPE_ENVELOPE_H
@@ -17,7 +20,8 @@
 #include "core/buf.h"
 #include "core/err.h"
 
-#define GG_ENV_VERSION 2           /* 2: req_hash added (docs/protocol.md) */
+#define GG_ENV_VERSION 3           /* 2: req_hash; 3: tree signatures (docs/protocol.md) */
+#define GG_ENV_BATCH_MAX 64        /* most envelopes signed by one signature */
 #define GG_ENV_HASH_LEN 32
 #define GG_ENV_MAX (4u << 20)     /* largest envelope accepted, bytes */
 #define GG_ENV_NAME_MAX 64
@@ -85,7 +89,11 @@ gg_err gg_env_keys_rotation_config(gg_env_keys *k, const struct gg_config *cfg, 
 gg_env_suite gg_env_keys_suite(const gg_env_keys *k);
 
 /* gg_env_seal - build a sealed envelope from hdr (version, suite and key_id
- * are filled in by seal) and plaintext payload, appended to out. An empty
+ * are filled in by seal) and plaintext payload, appended to out. Blocks
+ * until the envelope is signed: a call made while another thread is
+ * signing with k waits for it and is then signed in one tree with the
+ * other calls that arrived meanwhile (at most GG_ENV_BATCH_MAX); a lone
+ * call signs at once. An empty
  * hdr->sender means self_name; any other sender must equal it. req_hash
  * must be zero unless kind is GG_ENV_REPLY. txn, sender
  * and receiver are 1..max-1 characters of [A-Za-z0-9._-]. GG_EINVAL on a bad
@@ -100,6 +108,15 @@ gg_err gg_env_seal(const gg_env_keys *k, const gg_env_hdr *hdr, const void *pt, 
 gg_err gg_env_seal_nonce(const gg_env_keys *k, const gg_env_hdr *hdr, const void *pt,
                          size_t ptlen, const uint8_t *fixed_nonce, gg_buf *out);
 
+/* gg_env_seal_batch - seal n (1..GG_ENV_BATCH_MAX) envelopes as one tree
+ * with one signature: hdrs[i], pts[i] (ptlens[i] bytes) into outs[i], each
+ * as gg_env_seal; nonces NULL for random, else nonces[i] as in
+ * gg_env_seal_nonce (test vectors only). On any error every out is left
+ * as it was. */
+gg_err gg_env_seal_batch(const gg_env_keys *k, size_t n, const gg_env_hdr *hdrs,
+                         const void *const *pts, const size_t *ptlens,
+                         const uint8_t *const *nonces, gg_buf *outs);
+
 /* gg_env_hash - the suite's hash (SHA-256 intl, SM3 gm) of a whole sealed
  * envelope: what a reply carries in req_hash for its request. */
 gg_err gg_env_hash(const gg_env_keys *k, const void *env, size_t len,
@@ -107,8 +124,11 @@ gg_err gg_env_hash(const gg_env_keys *k, const void *env, size_t len,
 
 /* gg_env_open - verify and decrypt. On GG_OK *pt is a malloc'd copy of the
  * plaintext (the caller frees it) and hdr is filled in. Errors: GG_EPROTO
- * (malformed), GG_ECRYPTO (signature, tag or key), GG_EDENIED (not for us),
- * GG_ETOOBIG. expiry is not checked here: callers compare hdr.expiry_ms. */
+ * (malformed, or another version), GG_ECRYPTO (signature, tree path, tag
+ * or key), GG_EDENIED (not for us), GG_ETOOBIG. expiry is not checked here:
+ * callers compare hdr.expiry_ms. A root signature that verified is
+ * remembered by k (bounded), so the other envelopes of its tree skip the
+ * public-key check; their leaf and path are always checked. */
 gg_err gg_env_open(const gg_env_keys *k, const void *in, size_t len, gg_env_hdr *hdr,
                    uint8_t **pt, size_t *ptlen);
 

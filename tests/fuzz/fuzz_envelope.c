@@ -2,10 +2,12 @@
  *
  * Every input is given to gg_env_peek and gg_env_open (which must return an
  * error, never crash, for anything but a genuine envelope), and is also
- * sealed as a payload and opened again, which must round-trip. Keys are
- * the golden-vector keys (tests/vectors/intl/ and gm/), so the corpus's sealed
- * vectors open and the fuzzer mutates genuine envelopes. Built by
- * tests/fuzz/fuzz.cmake (make fuzz).
+ * sealed as a payload and opened again, which must round-trip; some inputs
+ * are cut in up to three payloads sealed as one tree (gg_env_seal_batch),
+ * each of which must open. Keys are the golden-vector keys
+ * (tests/vectors/intl/ and gm/), so the corpus's sealed vectors, among them
+ * a tree of three (batch_*), open and the fuzzer mutates genuine envelopes,
+ * their tree positions and paths. Built by tests/fuzz/fuzz.cmake (make fuzz).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -55,6 +57,40 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* fuzz_tree - data cut in 1..3 payloads sealed as one tree: each opens. */
+static void fuzz_tree(const uint8_t *data, size_t size)
+{
+    gg_env_hdr h[3], got;
+    const void *p[3];
+    size_t l[3], n = (size_t)data[size - 1] % 3 + 1, off = 0;
+    gg_buf b[3] = { GG_BUF_INIT(0), GG_BUF_INIT(0), GG_BUF_INIT(0) };
+    uint8_t *pt = NULL;
+    size_t ptlen = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        memset(&h[i], 0, sizeof h[i]);
+        h[i].kind = GG_ENV_REQUEST;
+        gg_new_id(h[i].msg_id);
+        memcpy(h[i].corr_id, h[i].msg_id, 16);
+        snprintf(h[i].txn, sizeof h[i].txn, "fuzz");
+        snprintf(h[i].receiver, sizeof h[i].receiver, "utility");
+        l[i] = i + 1 < n ? size / n : size - off;
+        p[i] = data + off;
+        off += l[i];
+    }
+    if (gg_env_seal_batch(portal_keys, n, h, p, l, NULL, b) == GG_OK) {
+        for (size_t i = 0; i < n; i++) {
+            if (gg_env_open(utility_keys, b[i].data, b[i].len, &got, &pt, &ptlen) != GG_OK ||
+                ptlen != l[i] || (l[i] && memcmp(pt, p[i], l[i]) != 0))
+                abort();
+            free(pt);
+            pt = NULL;
+        }
+    }
+    for (size_t i = 0; i < 3; i++)
+        gg_buf_free(&b[i]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     gg_env_hdr hdr;
@@ -83,6 +119,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* 2. arbitrary bytes as a payload: must round-trip (one input in eight:
      * a seal and an open cost two public-key operations) */
+    if (size > 0 && data[0] % 8 == 1) {
+        fuzz_tree(data, size);
+        return 0;
+    }
     if (size == 0 || data[0] % 8 != 0)
         return 0;
     memset(&hdr, 0, sizeof hdr);

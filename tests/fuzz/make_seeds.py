@@ -48,11 +48,17 @@ def frames():
 
 
 def envelopes():
-    hdr = (b"GGE" + bytes([1, 1, 1, 0]) + bytes(range(16)) + bytes(range(16))
+    # version 3: header, nonce, ct||tag, then tree_size leaf_index path_len path sig
+    hdr = (b"GGE" + bytes([3, 1, 1, 0]) + bytes(range(16)) + bytes(range(16))
            + str16("bills.query") + str16("portal") + str16("utility")
-           + struct.pack(">qqI", 1700000000000, 1700000030000, 0x01020304))
+           + struct.pack(">qqI", 1700000000000, 1700000030000, 0x01020304) + bytes(32))
     body = bytes([12]) + bytes(12) + struct.pack(">I", 16 + 5) + b"hello" + bytes(16)
-    put("envelope", "structural_intl", hdr + body + struct.pack(">H", 64) + bytes(64))
+    sig = struct.pack(">H", 64) + bytes(64)
+    put("envelope", "structural_intl", hdr + body + struct.pack(">HHB", 1, 0, 0) + sig)
+    put("envelope", "structural_tree5_leaf4",
+        hdr + body + struct.pack(">HHB", 5, 4, 1) + bytes(32) + sig)
+    put("envelope", "structural_tree5_leaf1",
+        hdr + body + struct.pack(">HHB", 5, 1, 3) + bytes(96) + sig)
     vec = os.path.join(os.path.dirname(ROOT), "..", "vectors")
     for suite in sorted(os.listdir(vec)) if os.path.isdir(vec) else []:
         sdir = os.path.join(vec, suite)

@@ -177,7 +177,7 @@ static void test_layout_matches_the_documented_bytes(void **state)
 
     assert_int_equal(gg_env_seal(f->portal, &h, payload, strlen(payload), &b), GG_OK);
     assert_memory_equal(b.data, "GGE", 3);
-    assert_int_equal(b.data[3], 2);                     /* version */
+    assert_int_equal(b.data[3], 3);                     /* version */
     assert_int_equal(b.data[4], GG_SUITE_INTL);
     assert_int_equal(b.data[5], GG_ENV_REQUEST);
     assert_int_equal(b.data[6], 0);                     /* flags */
@@ -204,11 +204,15 @@ static void test_layout_matches_the_documented_bytes(void **state)
                          (size_t)b.data[o + 2] << 8 | b.data[o + 3],
                      strlen(payload) + 16);
     o += 4 + strlen(payload) + 16;
+    assert_int_equal(b.data[o] << 8 | b.data[o + 1], 1);    /* tree_size: a lone seal */
+    assert_int_equal(b.data[o + 2] << 8 | b.data[o + 3], 0);    /* leaf_index */
+    assert_int_equal(b.data[o + 4], 0);                 /* path_len */
+    o += 5;
     assert_int_equal(b.data[o] << 8 | b.data[o + 1], 64);
     o += 2 + 64;
     assert_int_equal(o, b.len);
     assert_int_equal(hdr_end, 97 + 11 + 6 + 7);                     /* H in the doc */
-    assert_int_equal(b.len, 196 + 11 + 6 + 7 + strlen(payload));    /* size in the doc */
+    assert_int_equal(b.len, 201 + 11 + 6 + 7 + strlen(payload));    /* size in the doc */
     gg_buf_free(&b);
 }
 
@@ -368,9 +372,12 @@ static void test_suite_downgrade_and_version_change_are_rejected(void **state)
     b.data[4] = GG_SUITE_INTL;
     b.data[3] = 1;          /* version 1 had no req_hash */
     assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_EPROTO);
-    b.data[3] = 3;
+    b.data[3] = 2;          /* version 2 was signed per message: no downgrade */
     assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_EPROTO);
-    b.data[3] = 2;
+    assert_int_equal(gg_env_peek(b.data, b.len, &got), GG_EPROTO);
+    b.data[3] = 4;
+    assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_EPROTO);
+    b.data[3] = 3;
     b.data[6] = 1;          /* reserved flags */
     assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_EPROTO);
     assert_null(pt);
@@ -407,7 +414,7 @@ static void test_oversize_is_too_big(void **state)
     size_t ptlen;
 
     assert_non_null(big);
-    memcpy(big, "GGE\2", 4);
+    memcpy(big, "GGE\3", 4);
     assert_int_equal(gg_env_peek(big, GG_ENV_MAX + 1, &got), GG_ETOOBIG);
     assert_int_equal(gg_env_open(f->utility, big, GG_ENV_MAX + 1, &got, &pt, &ptlen),
                      GG_ETOOBIG);
@@ -415,10 +422,10 @@ static void test_oversize_is_too_big(void **state)
     assert_int_equal(gg_env_seal(f->portal, &h, big, GG_ENV_MAX - 100, &b), GG_ETOOBIG);
     assert_int_equal(b.len, 0);
     /* the largest payload that fits still round-trips */
-    assert_int_equal(gg_env_seal(f->portal, &h, big, GG_ENV_MAX - 300, &b), GG_OK);
+    assert_int_equal(gg_env_seal(f->portal, &h, big, GG_ENV_MAX - 500, &b), GG_OK);
     assert_true(b.len <= GG_ENV_MAX);
     assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_OK);
-    assert_int_equal(ptlen, GG_ENV_MAX - 300);
+    assert_int_equal(ptlen, GG_ENV_MAX - 500);
     free(pt);
     /* an output buffer with a small max is left untouched */
     assert_int_equal(gg_buf_append(&small, "x", 1), GG_OK);
@@ -557,6 +564,338 @@ static void test_keys_are_shared_safely_by_threads(void **state)
     }
 }
 
+
+/* ---- group signing: trees of envelopes ---------------------------------- */
+
+#define NB 5
+
+/* be16 - a big-endian u16 at p. */
+static size_t be16(const uint8_t *p)
+{
+    return (size_t)p[0] << 8 | p[1];
+}
+
+/* leaf_end - offset of the tree trailer (end of the leaf bytes) of env d. */
+static size_t leaf_end(const uint8_t *d)
+{
+    size_t o = 39;
+
+    for (int i = 0; i < 3; i++)
+        o += 2 + be16(d + o);
+    o += 8 + 8 + 4 + 32;
+    o += 1 + d[o];
+    return o + 4 + ((size_t)d[o] << 24 | (size_t)d[o + 1] << 16 | (size_t)d[o + 2] << 8 |
+                    d[o + 3]);
+}
+
+/* seal_tree - NB requests sealed as one tree into b[]; payload i is "p<i>". */
+static void seal_tree(fx *f, gg_buf b[NB], gg_env_hdr h[NB], char pts[NB][8])
+{
+    const void *p[NB];
+    size_t l[NB];
+
+    for (int i = 0; i < NB; i++) {
+        h[i] = request();
+        snprintf(pts[i], 8, "p%d", i);
+        p[i] = pts[i];
+        l[i] = strlen(pts[i]);
+        b[i] = (gg_buf)GG_BUF_INIT(0);
+    }
+    assert_int_equal(gg_env_seal_batch(f->portal, NB, h, p, l, NULL, b), GG_OK);
+}
+
+/* splice - leaf bytes of a followed by the trailer of t, into out. */
+static void splice(const gg_buf *a, const gg_buf *t, gg_buf *out)
+{
+    size_t ea = leaf_end(a->data), et = leaf_end(t->data);
+
+    gg_buf_reset(out);
+    assert_int_equal(gg_buf_append(out, a->data, ea), GG_OK);
+    assert_int_equal(gg_buf_append(out, t->data + et, t->len - et), GG_OK);
+}
+
+/* opens_as - gg_env_open's result for buf by k (plaintext freed). */
+static gg_err opens_as(gg_env_keys *k, const gg_buf *b)
+{
+    gg_env_hdr got;
+    uint8_t *pt = NULL;
+    size_t ptlen;
+    gg_err e = gg_env_open(k, b->data, b->len, &got, &pt, &ptlen);
+
+    if (e != GG_OK)
+        assert_null(pt);
+    free(pt);
+    return e;
+}
+
+static void test_a_tree_of_envelopes_opens_each_with_its_own_path(void **state)
+{
+    fx *f = *state;
+    gg_buf b[NB];
+    gg_env_hdr h[NB], got;
+    char pts[NB][8];
+    /* odd last nodes move up: paths of a tree of 5 are 3,3,3,3,1 long */
+    static const uint8_t want_path[NB] = { 3, 3, 3, 3, 1 };
+    const uint8_t *sig0 = NULL;
+
+    seal_tree(f, b, h, pts);
+    for (int i = 0; i < NB; i++) {
+        size_t o = leaf_end(b[i].data), sl;
+        uint8_t *pt = NULL;
+        size_t ptlen = 0;
+
+        assert_int_equal(be16(b[i].data + o), NB);
+        assert_int_equal(be16(b[i].data + o + 2), i);
+        assert_int_equal(b[i].data[o + 4], want_path[i]);
+        o += 5 + 32 * (size_t)want_path[i];
+        sl = be16(b[i].data + o);
+        assert_int_equal(sl, 64);
+        assert_int_equal(o + 2 + sl, b[i].len);
+        if (sig0 == NULL)
+            sig0 = b[i].data + o + 2;
+        assert_memory_equal(b[i].data + o + 2, sig0, 64);      /* one signature */
+        assert_int_equal(gg_env_open(f->utility, b[i].data, b[i].len, &got, &pt, &ptlen),
+                         GG_OK);
+        assert_int_equal(ptlen, strlen(pts[i]));
+        assert_memory_equal(pt, pts[i], ptlen);
+        assert_memory_equal(got.msg_id, h[i].msg_id, 16);
+        free(pt);
+    }
+    /* leaf 0's first path element is leaf 1: SHA-256(0x00 || its leaf bytes) */
+    {
+        uint8_t md[32], zero = 0;
+        unsigned int mdlen = 0;
+        EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+        assert_non_null(c);
+        assert_int_equal(EVP_DigestInit_ex(c, EVP_sha256(), NULL), 1);
+        assert_int_equal(EVP_DigestUpdate(c, &zero, 1), 1);
+        assert_int_equal(EVP_DigestUpdate(c, b[1].data, leaf_end(b[1].data)), 1);
+        assert_int_equal(EVP_DigestFinal_ex(c, md, &mdlen), 1);
+        EVP_MD_CTX_free(c);
+        assert_memory_equal(b[0].data + leaf_end(b[0].data) + 5, md, 32);
+    }
+    for (int i = 0; i < NB; i++)
+        gg_buf_free(&b[i]);
+}
+
+/* forged_tree_cases - every way of misusing a tree's trailer is refused by k. */
+static void forged_tree_cases(fx *f, gg_env_keys *k, gg_buf b[NB])
+{
+    gg_buf x = GG_BUF_INIT(0), lone = GG_BUF_INIT(0);
+    size_t o;
+    gg_err e;
+
+    /* altered authentication path */
+    for (size_t j = 0; j < 3 * 32; j += 31) {
+        gg_buf_reset(&x);
+        gg_buf_append(&x, b[1].data, b[1].len);
+        x.data[leaf_end(x.data) + 5 + j] ^= 0x04;
+        assert_int_equal(opens_as(k, &x), GG_ECRYPTO);
+    }
+    /* wrong leaf index (same path length): 1 -> 2, 0 -> 3 */
+    gg_buf_reset(&x);
+    gg_buf_append(&x, b[1].data, b[1].len);
+    x.data[leaf_end(x.data) + 3] = 2;
+    assert_int_equal(opens_as(k, &x), GG_ECRYPTO);
+    x.data[leaf_end(x.data) + 3] = 1;
+    assert_int_equal(opens_as(k, &x), GG_OK);
+    x.data[leaf_end(x.data) + 3] = 4;           /* path of 1, not 3 */
+    assert_int_equal(opens_as(k, &x), GG_EPROTO);
+    x.data[leaf_end(x.data) + 3] = 5;           /* index >= size */
+    assert_int_equal(opens_as(k, &x), GG_EPROTO);
+    x.data[leaf_end(x.data) + 3] = 1;
+    /* tree size mismatch: 5 -> 6 (same path length for leaf 1: the signature
+     * covers the size) and 5 -> 2 (another path length) */
+    o = leaf_end(x.data);
+    x.data[o + 1] = 6;
+    assert_int_equal(opens_as(k, &x), GG_ECRYPTO);
+    x.data[o + 1] = 2;
+    assert_int_equal(opens_as(k, &x), GG_EPROTO);
+    x.data[o + 1] = 0;
+    assert_int_equal(opens_as(k, &x), GG_EPROTO);
+    x.data[o + 1] = NB;
+    assert_int_equal(opens_as(k, &x), GG_OK);
+    /* a valid root signature and path with a leaf that is not in the tree */
+    seal_request(f, &lone);
+    splice(&lone, &b[2], &x);
+    assert_int_equal(opens_as(k, &x), GG_ECRYPTO);
+    /* and a lone envelope's signature under a leaf of the tree */
+    splice(&b[2], &lone, &x);
+    assert_int_equal(opens_as(k, &x), GG_ECRYPTO);
+    /* a path valid for another envelope of the same tree */
+    for (int i = 0; i < NB; i++) {
+        for (int j = 0; j < NB; j++) {
+            if (i == j)
+                continue;
+            splice(&b[i], &b[j], &x);
+            e = opens_as(k, &x);
+            if (e == GG_OK)
+                fail_msg("envelope %d opened with the trailer of %d", i, j);
+            assert_true(e == GG_ECRYPTO || e == GG_EPROTO);
+        }
+    }
+    /* ... even with its own index */
+    splice(&b[0], &b[1], &x);
+    x.data[leaf_end(x.data) + 3] = 0;
+    assert_int_equal(opens_as(k, &x), GG_ECRYPTO);
+    /* a flipped root signature */
+    gg_buf_reset(&x);
+    gg_buf_append(&x, b[3].data, b[3].len);
+    x.data[x.len - 1] ^= 0x01;
+    assert_int_equal(opens_as(k, &x), GG_ECRYPTO);
+    assert_int_equal(opens_as(k, &x), GG_ECRYPTO);     /* a failure is not cached */
+    gg_buf_free(&x);
+    gg_buf_free(&lone);
+}
+
+static void test_forged_tree_trailers_are_refused_cold_and_with_the_root_cached(void **state)
+{
+    fx *f = *state;
+    gg_buf b[NB];
+    gg_env_hdr h[NB];
+    char pts[NB][8];
+
+    seal_tree(f, b, h, pts);
+    forged_tree_cases(f, f->utility, b);        /* nothing verified yet */
+    for (int i = 0; i < NB; i++)
+        assert_int_equal(opens_as(f->utility, &b[i]), GG_OK);
+    forged_tree_cases(f, f->utility, b);        /* the root's signature is cached */
+    for (int i = 0; i < NB; i++)
+        assert_int_equal(opens_as(f->utility, &b[i]), GG_OK);
+    for (int i = 0; i < NB; i++)
+        gg_buf_free(&b[i]);
+}
+
+static void test_seal_batch_checks_its_arguments_and_is_all_or_nothing(void **state)
+{
+    fx *f = *state;
+    gg_env_hdr h[3] = { request(), request(), request() };
+    const void *p[3] = { "a", "b", "c" };
+    size_t l[3] = { 1, 1, 1 };
+    gg_buf b[3] = { GG_BUF_INIT(0), GG_BUF_INIT(0), GG_BUF_INIT(0) };
+
+    assert_int_equal(gg_env_seal_batch(f->portal, 0, h, p, l, NULL, b), GG_EINVAL);
+    assert_int_equal(gg_env_seal_batch(f->portal, GG_ENV_BATCH_MAX + 1, h, p, l, NULL, b),
+                     GG_EINVAL);
+    snprintf(h[2].receiver, sizeof h[2].receiver, "bad name");
+    assert_int_equal(gg_env_seal_batch(f->portal, 3, h, p, l, NULL, b), GG_EINVAL);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(b[i].len, 0);
+    assert_int_equal(gg_env_seal_batch(f->portal, 2, h, p, l, NULL, b), GG_OK);
+    assert_int_equal(be16(b[0].data + leaf_end(b[0].data)), 2);
+    assert_int_equal(opens_as(f->utility, &b[1]), GG_OK);
+    for (int i = 0; i < 3; i++)
+        gg_buf_free(&b[i]);
+}
+
+/* Many threads seal at once: the seals are signed together. */
+typedef struct grp_arg {
+    fx *f;
+    int failures;
+    size_t max_tree;
+} grp_arg;
+
+static void *grp_main(void *p)
+{
+    grp_arg *a = p;
+
+    for (int i = 0; i < 40; i++) {
+        gg_env_hdr h = request();
+        gg_buf b = GG_BUF_INIT(0);
+        size_t n;
+
+        if (gg_env_seal(a->f->portal, &h, payload, strlen(payload), &b) != GG_OK ||
+            opens_as(a->f->utility, &b) != GG_OK) {
+            a->failures++;
+        } else {
+            n = be16(b.data + leaf_end(b.data));
+            if (n > a->max_tree)
+                a->max_tree = n;
+            if (n > GG_ENV_BATCH_MAX)
+                a->failures++;
+        }
+        gg_buf_free(&b);
+    }
+    return NULL;
+}
+
+static void test_concurrent_seals_are_signed_together(void **state)
+{
+    pthread_t t[16];
+    grp_arg a[16];
+    size_t most = 0;
+
+    for (int i = 0; i < 16; i++) {
+        a[i] = (grp_arg){ *state, 0, 0 };
+        assert_int_equal(pthread_create(&t[i], NULL, grp_main, &a[i]), 0);
+    }
+    for (int i = 0; i < 16; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(a[i].failures, 0);
+        if (a[i].max_tree > most)
+            most = a[i].max_tree;
+    }
+    /* 640 seals from 16 threads: some must have waited for a signer */
+    assert_true(most > 1);
+}
+
+
+/* Threads open the same envelope at once against an empty verify cache. */
+typedef struct same_arg {
+    gg_env_keys *k;
+    const gg_buf *b;
+    gg_err want;
+    int failures;
+} same_arg;
+
+static void *same_main(void *p)
+{
+    same_arg *a = p;
+
+    for (int i = 0; i < 5; i++) {
+        if (opens_as(a->k, a->b) != a->want)
+            a->failures++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_opens_of_one_tree_agree_and_failures_stay_failures(void **state)
+{
+    fx *f = *state;
+    gg_buf b[NB], bad = GG_BUF_INIT(0);
+    gg_env_hdr h[NB];
+    char pts[NB][8], err[256];
+    pthread_t t[8];
+    same_arg a[8];
+
+    seal_tree(f, b, h, pts);
+    gg_buf_append(&bad, b[2].data, b[2].len);
+    bad.data[bad.len - 3] ^= 0x10;              /* same root, bad signature */
+    for (int round = 0; round < 4; round++) {
+        gg_env_keys *k = NULL;
+
+        assert_int_equal(load(f->dir, "utility", f->dir, "portal", "intl", &k, err,
+                              sizeof err), GG_OK);
+        for (int i = 0; i < 8; i++) {
+            /* half open the forgery first, half a genuine envelope of the tree */
+            int forged = (i + round) % 2 == 0;
+
+            a[i] = (same_arg){ k, forged ? &bad : &b[i % NB], forged ? GG_ECRYPTO : GG_OK, 0 };
+            assert_int_equal(pthread_create(&t[i], NULL, same_main, &a[i]), 0);
+        }
+        for (int i = 0; i < 8; i++) {
+            pthread_join(t[i], NULL);
+            assert_int_equal(a[i].failures, 0);
+        }
+        assert_int_equal(opens_as(k, &bad), GG_ECRYPTO);
+        gg_env_keys_free(k);
+    }
+    gg_buf_free(&bad);
+    for (int i = 0; i < NB; i++)
+        gg_buf_free(&b[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -587,6 +926,17 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_keys_are_shared_safely_by_threads, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_tree_of_envelopes_opens_each_with_its_own_path,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_forged_tree_trailers_are_refused_cold_and_with_the_root_cached, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_seal_batch_checks_its_arguments_and_is_all_or_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_seals_are_signed_together, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_concurrent_opens_of_one_tree_agree_and_failures_stay_failures, setup, teardown),
     };
     gg_log_set_level(GG_LOG_WARN);
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -136,6 +136,9 @@ static void test_gm_layout_has_16_byte_nonce_32_byte_tag_and_der_signature(void 
          b.data[o + 3];
     assert_int_equal(ct, strlen(payload) + 32);
     o += 4 + ct;
+    /* a lone seal: tree of one, leaf 0, no path */
+    assert_memory_equal(b.data + o, "\x00\x01\x00\x00\x00", 5);
+    o += 5;
     sl = (size_t)b.data[o] << 8 | b.data[o + 1];
     assert_true(sl >= 8 && sl <= 72);
     assert_int_equal(b.data[o + 2], 0x30);              /* DER SEQUENCE */
@@ -221,7 +224,7 @@ static void test_previous_peer_key_is_accepted_only_until_the_overlap_ends(void 
     fx *f = *state;
     gg_env_keys *old_portal = NULL;
     gg_env_hdr h = request(), got;
-    gg_buf b = GG_BUF_INIT(0);
+    gg_buf b = GG_BUF_INIT(0), old = GG_BUF_INIT(0);
     uint8_t *pt = NULL;
     size_t ptlen;
     char prev[700], err[256];
@@ -243,6 +246,7 @@ static void test_previous_peer_key_is_accepted_only_until_the_overlap_ends(void 
     assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_OK);
     free(pt);
     pt = NULL;
+    gg_buf_append(&old, b.data, b.len);     /* verified, so its root is cached */
     /* the current key still works meanwhile */
     gg_buf_reset(&b);
     assert_int_equal(gg_env_seal(f->portal, &h, payload, strlen(payload), &b), GG_OK);
@@ -254,11 +258,16 @@ static void test_previous_peer_key_is_accepted_only_until_the_overlap_ends(void 
     assert_int_equal(gg_env_seal(old_portal, &h, payload, strlen(payload), &b), GG_OK);
     gg_clock_set_offset_ms(120000);
     assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_ECRYPTO);
+    /* the verify cache does not outlive the key: the envelope that opened
+     * during the overlap is refused too */
+    assert_int_equal(gg_env_open(f->utility, old.data, old.len, &got, &pt, &ptlen),
+                     GG_ECRYPTO);
     gg_clock_set_offset_ms(0);
     /* a previous key equal to the current one is a configuration error */
     snprintf(prev, sizeof prev, "%s/portal.sign.pub", f->dir);
     assert_int_equal(gg_env_keys_add_prev(f->utility, prev, 1, err, sizeof err), GG_ECONFIG);
     gg_buf_free(&b);
+    gg_buf_free(&old);
     gg_env_keys_free(old_portal);
 }
 

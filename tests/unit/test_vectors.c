@@ -7,7 +7,9 @@
  * for success) and, on success, the plaintext. For suite intl
  * (deterministic Ed25519, fixed nonces) sealing the same inputs again must
  * give the same bytes; SM2 signatures are randomised, so gm vectors are
- * checked by opening only.
+ * checked by opening only. batch_<i> are three requests sealed as one tree
+ * (one root signature, each with its path), for checking path handling;
+ * the tree_* vectors are made from them.
  *
  * GG_VECTORS_WRITE=1 regenerates the vectors (keys are kept if present):
  *   GG_VECTORS_WRITE=1 build/test_vectors
@@ -124,6 +126,80 @@ static void add_vec(json_t *arr, const char *dir, const char *name, const char *
     json_array_append_new(arr, v);
 }
 
+/* leaf_end - offset of the tree trailer (tree_size) of envelope d. */
+static size_t leaf_end(const uint8_t *d)
+{
+    size_t o = 39;
+
+    for (int i = 0; i < 3; i++)
+        o += 2 + ((size_t)d[o] << 8 | d[o + 1]);
+    o += 8 + 8 + 4 + 32;
+    o += 1 + d[o];
+    return o + 4 + ((size_t)d[o] << 24 | (size_t)d[o + 1] << 16 | (size_t)d[o + 2] << 8 |
+                    d[o + 3]);
+}
+
+#define VEC_BATCH 3
+
+static const char *const batch_pts[VEC_BATCH] = { "{\"n\":0}", "{\"n\":1}", "{\"n\":2}" };
+
+/* seal_batch3 - batch_0..2: three requests sealed as one tree into out. */
+static void seal_batch3(gg_env_keys *portal, gg_buf out[VEC_BATCH])
+{
+    gg_env_hdr h[VEC_BATCH];
+    const void *p[VEC_BATCH];
+    size_t l[VEC_BATCH];
+    uint8_t nonces[VEC_BATCH][32];
+    const uint8_t *np[VEC_BATCH];
+
+    for (int i = 0; i < VEC_BATCH; i++) {
+        h[i] = fixed_hdr(GG_ENV_REQUEST, "utility", (uint8_t)(4 + i));
+        fixed_nonce(nonces[i], (uint8_t)(4 + i));
+        np[i] = nonces[i];
+        p[i] = batch_pts[i];
+        l[i] = strlen(batch_pts[i]);
+        out[i] = (gg_buf)GG_BUF_INIT(0);
+    }
+    assert_int_equal(gg_env_seal_batch(portal, VEC_BATCH, h, p, l, np, out), GG_OK);
+}
+
+/* batch_vectors - batch_0..2: one tree of three requests; tree_*: each
+ * made from them by one change. */
+static void batch_vectors(json_t *arr, const char *dir, gg_env_keys *portal)
+{
+    gg_buf out[VEC_BATCH], b = GG_BUF_INIT(0);
+    char name[32];
+    size_t o;
+
+    seal_batch3(portal, out);
+    for (int i = 0; i < VEC_BATCH; i++) {
+        snprintf(name, sizeof name, "batch_%d", i);
+        add_vec(arr, dir, name, "utility", &out[i], "ok", batch_pts[i]);
+    }
+    /* leaf 0 of 3: path = [leaf 1, leaf 2] */
+    gg_buf_append(&b, out[0].data, out[0].len);
+    o = leaf_end(b.data);
+    b.data[o + 5 + 40] ^= 0x01;                  /* second path element */
+    add_vec(arr, dir, "tree_altered_path", "utility", &b, "ecrypto", NULL);
+    b.data[o + 5 + 40] ^= 0x01;
+    b.data[o + 3] = 1;                           /* leaf index 0 -> 1 (same path length) */
+    add_vec(arr, dir, "tree_wrong_index", "utility", &b, "ecrypto", NULL);
+    b.data[o + 3] = 0;
+    b.data[o + 1] = 4;                           /* tree size 3 -> 4 (same path length) */
+    add_vec(arr, dir, "tree_wrong_size", "utility", &b, "ecrypto", NULL);
+    b.data[o + 1] = 2;                           /* tree size 3 -> 2: path too long */
+    add_vec(arr, dir, "tree_bad_path_len", "utility", &b, "eproto", NULL);
+    /* leaf bytes of batch_0 with the trailer (index, path) of batch_1 */
+    gg_buf_reset(&b);
+    gg_buf_append(&b, out[0].data, leaf_end(out[0].data));
+    o = leaf_end(out[1].data);
+    gg_buf_append(&b, out[1].data + o, out[1].len - o);
+    add_vec(arr, dir, "tree_path_of_sibling", "utility", &b, "ecrypto", NULL);
+    gg_buf_free(&b);
+    for (int i = 0; i < VEC_BATCH; i++)
+        gg_buf_free(&out[i]);
+}
+
 /* generate - write the vectors of suite into VEC_DIR/suite. */
 static void generate(const char *suite)
 {
@@ -188,12 +264,17 @@ static void generate(const char *suite)
     add_vec(arr, dir, "truncated", "utility", &b, "eproto", NULL);
     b.len += 1;
     add_vec(arr, dir, "request_opened_by_its_sender", "portal", &b, "ecrypto", NULL);
+    b.data[3] = 2;                               /* per-message signatures: no downgrade */
+    add_vec(arr, dir, "version_2", "utility", &b, "eproto", NULL);
+    b.data[3] = req.data[3];
     gg_buf_reset(&b);
     h = fixed_hdr(GG_ENV_REQUEST, "elsewhere", 3);
     fixed_nonce(nonce, 3);
     assert_int_equal(gg_env_seal_nonce(portal, &h, req_payload, strlen(req_payload), nonce,
                                        &b), GG_OK);
     add_vec(arr, dir, "wrong_receiver", "utility", &b, "edenied", NULL);
+
+    batch_vectors(arr, dir, portal);
 
     doc = json_pack("{s:s,s:s,s:o}", "suite", suite, "note",
                     "test keys only; see docs/protocol.md (Envelope) and tests/unit/test_vectors.c",
@@ -225,7 +306,7 @@ static void check_suite(const char *suite)
     portal = keys_of(dir, suite, "portal", "utility");
     utility = keys_of(dir, suite, "utility", "portal");
     arr = json_object_get(doc, "vectors");
-    assert_true(json_array_size(arr) >= 9);
+    assert_true(json_array_size(arr) >= 17);
     json_array_foreach(arr, i, v) {
         const char *file = json_string_value(json_object_get(v, "file"));
         const char *opener = json_string_value(json_object_get(v, "opener"));
@@ -256,7 +337,7 @@ static void check_suite(const char *suite)
         free(env);
         n++;
     }
-    assert_true(n >= 9);
+    assert_true(n >= 17);
     json_decref(doc);
     gg_env_keys_free(portal);
     gg_env_keys_free(utility);
