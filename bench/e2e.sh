@@ -8,7 +8,8 @@
 # for E2E_SECONDS (30) s. Then, in the same run, serves the same queries
 # straight from the same database behind the same HTTP front with
 # `gridgate bench baseline` (no queue, no channel, no crypto) and drives it
-# the same way. Last line:
+# the same way. While the gateway runs, /healthz is probed every 10 ms (its
+# latency printed before the result). Last line:
 #   e2e rps=... p50_ms=... p99_ms=... baseline_rps=... ratio=...
 set -euo pipefail
 
@@ -81,8 +82,34 @@ echo "bench-e2e: both roles on 127.0.0.1:$PORT (security on), $CLIENTS clients x
 "$GG" run -c "$WORK/demo/utility.conf" 2>"$WORK/utility.log" & PIDS+=($!)
 "$GG" run -c "$WORK/demo/portal.conf" 2>"$WORK/portal.log" & PIDS+=($!)
 wait_http "$PORT"
+# /healthz every 10 ms from a separate process while the queries run (the
+# portal's loop answers it itself: its latency is the loop's responsiveness)
+python3 - "$PORT" "$SECONDS_RUN" "$WORK/e2e.err" >"$WORK/healthz.out" <<'PY' &
+import http.client, os, sys, time
+port, secs, out = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+while not (os.path.exists(out) and "t= 1s" in open(out).read()):  # the queries are on
+    time.sleep(0.05)
+lat, end = [], time.time() + secs - 1
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+while time.time() < end:
+    t = time.perf_counter()
+    try:
+        c.request("GET", "/healthz"); c.getresponse().read()
+        lat.append((time.perf_counter() - t) * 1000)
+    except (OSError, http.client.HTTPException):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    time.sleep(0.01)
+lat.sort()
+if lat:
+    print("bench-e2e: /healthz during the run n=%d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f"
+          % (len(lat), lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))], lat[-1]))
+PY
+PROBE=$!
 "$GG" bench http --url "http://127.0.0.1:$PORT" --db "$DB" --concurrency "$CLIENTS" \
-  --duration "$SECONDS_RUN" --mix query=100 --population "$POP" | tee "$WORK/e2e.out"
+  --duration "$SECONDS_RUN" --mix query=100 --population "$POP" \
+  2> >(tee "$WORK/e2e.err" >&2) | tee "$WORK/e2e.out"
+wait "$PROBE" || true
+cat "$WORK/healthz.out"
 for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 wait 2>/dev/null || true
 PIDS=()

@@ -218,85 +218,118 @@ static gg_err prune(gg_replay *r, int64_t now_ms, int64_t *deleted)
     return GG_OK;
 }
 
-/* record - one transaction: prune if due (or if full), then insert id
- * unless still full. Memory state changes only after the commit. */
-static gg_err record(gg_replay *r, const uint8_t id[16], int64_t created_ms, int64_t local_id,
-                     int64_t now_ms, gg_replay_verdict *v)
+/* judge - the verdict of one fresh item inside the open transaction: the seen table (which holds this batch's
+ * earlier inserts), then the entry limit; a fresh id is inserted. *added
+ * counts inserts. GG_EIO on a database error. */
+static gg_err judge(gg_replay *r, gg_replay_item *it, int64_t live, int64_t *added)
 {
-    int full = r->count >= r->max_entries;
-    int do_prune = full || now_ms - r->last_prune >= PRUNE_EVERY_MS ||
-                   now_ms < r->last_prune;
-    int64_t deleted = 0;
-    gg_err rc = GG_EIO;
+    int64_t seen_local = 0;
+    int found;
 
-    if (sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    found = lookup(r, it->msg_id, &seen_local);
+    if (found < 0)
         return GG_EIO;
-    if (do_prune && prune(r, now_ms, &deleted) != GG_OK)
-        goto out;
-    if (r->count - deleted >= r->max_entries) {
-        *v = GG_RV_FULL;
-    } else {
+    if (found) {
+        it->verdict = seen_local == it->local_id ? GG_RV_REDELIVERY : GG_RV_REPLAY;
+        return GG_OK;
+    }
+    if (live + *added >= r->max_entries) {
+        it->verdict = GG_RV_FULL;
+        return GG_OK;
+    }
+    sqlite3_reset(r->ins);
+    sqlite3_bind_blob(r->ins, 1, it->msg_id, 16, SQLITE_STATIC);
+    sqlite3_bind_int64(r->ins, 2, it->created_ms);
+    sqlite3_bind_int64(r->ins, 3, it->local_id);
+    if (sqlite3_step(r->ins) != SQLITE_DONE) {
         sqlite3_reset(r->ins);
-        sqlite3_bind_blob(r->ins, 1, id, 16, SQLITE_STATIC);
-        sqlite3_bind_int64(r->ins, 2, created_ms);
-        sqlite3_bind_int64(r->ins, 3, local_id);
-        if (sqlite3_step(r->ins) != SQLITE_DONE) {
-            sqlite3_reset(r->ins);
-            goto out;
+        return GG_EIO;
+    }
+    sqlite3_reset(r->ins);
+    it->verdict = GG_RV_FRESH;
+    (*added)++;
+    return GG_OK;
+}
+
+/* gg_replay_check_batch - freshness first (no database), then one
+ * transaction, opened only if some item is fresh enough to look up: prune
+ * if due (or full), judge each item, commit. Memory state changes only
+ * after the commit. */
+gg_err gg_replay_check_batch(gg_replay *r, gg_replay_item *items, size_t n, int64_t now_ms)
+{
+    int64_t low, deleted = 0, added = 0;
+    int do_prune, in_tx = 0;
+    gg_err rc = GG_OK;
+    size_t i;
+
+    pthread_mutex_lock(&r->mu);
+    low = cutoff(r, now_ms);
+    if (r->horizon > low)
+        low = r->horizon;
+    do_prune = r->count >= r->max_entries || now_ms - r->last_prune >= PRUNE_EVERY_MS ||
+               now_ms < r->last_prune;
+    for (i = 0; i < n; i++) {
+        gg_replay_item *it = &items[i];
+
+        if (it->created_ms < low) {
+            it->verdict = GG_RV_STALE;
+            continue;
         }
-        sqlite3_reset(r->ins);
-        *v = GG_RV_FRESH;
+        if (now_ms <= INT64_MAX - r->skew_ms && it->created_ms > now_ms + r->skew_ms) {
+            it->verdict = GG_RV_FUTURE;
+            continue;
+        }
+        if (!in_tx) {
+            if (sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+                rc = GG_EIO;
+                goto out;
+            }
+            in_tx = 1;
+            if (do_prune && prune(r, now_ms, &deleted) != GG_OK) {
+                rc = GG_EIO;
+                goto out;
+            }
+        }
+        rc = judge(r, it, r->count - deleted, &added);
+        if (rc != GG_OK)
+            goto out;
     }
-    if (sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+    if (in_tx && sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = GG_EIO;
         goto out;
-    rc = GG_OK;
-    if (do_prune) {
-        r->last_prune = now_ms;
-        if (cutoff(r, now_ms) > r->horizon)
-            r->horizon = cutoff(r, now_ms);
-        r->count -= deleted;
     }
-    if (*v == GG_RV_FRESH)
-        r->count++;
+    if (in_tx) {
+        in_tx = 0;
+        if (do_prune) {
+            r->last_prune = now_ms;
+            if (cutoff(r, now_ms) > r->horizon)
+                r->horizon = cutoff(r, now_ms);
+            r->count -= deleted;
+        }
+        r->count += added;
+    }
 out:
     if (rc != GG_OK) {
-        sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+        if (in_tx)
+            sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
         gg_error("replay", "msg=\"replay store write failed\" err=\"%s\"", sqlite3_errmsg(r->db));
     }
+    pthread_mutex_unlock(&r->mu);
     return rc;
 }
 
 gg_err gg_replay_check(gg_replay *r, const uint8_t msg_id[16], int64_t created_ms,
                        int64_t local_id, int64_t now_ms, gg_replay_verdict *v)
 {
-    int64_t low, seen_local = 0;
-    gg_err rc = GG_OK;
-    int found;
+    gg_replay_item it;
+    gg_err rc;
 
-    pthread_mutex_lock(&r->mu);
-    low = cutoff(r, now_ms);
-    if (r->horizon > low)
-        low = r->horizon;
-    if (created_ms < low) {
-        *v = GG_RV_STALE;
-        goto out;
-    }
-    if (now_ms <= INT64_MAX - r->skew_ms && created_ms > now_ms + r->skew_ms) {
-        *v = GG_RV_FUTURE;
-        goto out;
-    }
-    found = lookup(r, msg_id, &seen_local);
-    if (found < 0) {
-        rc = GG_EIO;
-        goto out;
-    }
-    if (found) {
-        *v = seen_local == local_id ? GG_RV_REDELIVERY : GG_RV_REPLAY;
-        goto out;
-    }
-    rc = record(r, msg_id, created_ms, local_id, now_ms, v);
-out:
-    pthread_mutex_unlock(&r->mu);
+    memcpy(it.msg_id, msg_id, sizeof it.msg_id);
+    it.created_ms = created_ms;
+    it.local_id = local_id;
+    rc = gg_replay_check_batch(r, &it, 1, now_ms);
+    if (rc == GG_OK)
+        *v = it.verdict;
     return rc;
 }
 

@@ -16,6 +16,7 @@
 #ifndef GG_ENVELOPE_REPLAY_H
 #define GG_ENVELOPE_REPLAY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/err.h"
@@ -56,6 +57,23 @@ void gg_replay_close(gg_replay *r);
  * not process the message now, and may retry later). */
 gg_err gg_replay_check(gg_replay *r, const uint8_t msg_id[16], int64_t created_ms,
                        int64_t local_id, int64_t now_ms, gg_replay_verdict *v);
+
+/* One envelope of a batch: msg_id, created_ms and local_id in, verdict out. */
+typedef struct gg_replay_item {
+    uint8_t msg_id[16];
+    int64_t created_ms;
+    int64_t local_id;
+    gg_replay_verdict verdict;
+} gg_replay_item;
+
+/* gg_replay_check_batch - gg_replay_check of items[0..n) in order, all in
+ * one transaction (one fsync for the batch): an id met twice in the batch
+ * is judged against the earlier one (a replay, or a redelivery if the
+ * local id is the same), exactly as if checked one by one. GG_OK with
+ * every verdict set, every GG_RV_FRESH durable when it returns; GG_EIO
+ * when the database fails: nothing of the batch is recorded and no
+ * verdict may be used. */
+gg_err gg_replay_check_batch(gg_replay *r, gg_replay_item *items, size_t n, int64_t now_ms);
 
 /* gg_replay_count - live entries (for metrics and tests). */
 int64_t gg_replay_count(gg_replay *r);

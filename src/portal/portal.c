@@ -30,12 +30,12 @@
 #include "audit/audit.h"
 #include "core/log.h"
 #include "portal/portal_int.h"
+#include "portal/sender.h"
 #include "portal/shed.h"
 #include "portal/push.h"
 
 #define HEADERS_MAX 16384           /* request line plus headers, bytes */
 #define BODY_SLACK (1u << 20)       /* bodies this much over max_body still get a JSON 413 */
-#define POLL_MS 1000                /* periodic drain of replies */
 #define STOP_FLUSH_MS 200           /* time given to answers in flight at stop */
 
 /* gg_portal_log_request - one line per answered request. */
@@ -287,8 +287,6 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         p->admin_sock = NULL;
     }
     gg_portal_fail_all(p);
-    if (p->ev_poll != NULL)
-        event_del(p->ev_poll);
     event_base_loopexit(p->base, &tv);
 }
 
@@ -481,30 +479,34 @@ static gg_err read_settings(gg_portal *p)
     return GG_OK;
 }
 
-/* setup_events - signals, the replies drain and its periodic poll. */
+/* setup_events - signals, the request senders and the replies drain. */
 static gg_err setup_events(gg_portal *p)
 {
-    struct timeval poll = { POLL_MS / 1000, (POLL_MS % 1000) * 1000 };
     gg_err e;
 
     p->ev_int = evsignal_new(p->base, SIGINT, on_signal, p);
     p->ev_term = evsignal_new(p->base, SIGTERM, on_signal, p);
     p->ev_hup = evsignal_new(p->base, SIGHUP, on_hup, p);
     p->ev_replies = event_new(p->base, -1, 0, gg_portal_on_replies, p);
-    p->ev_poll = event_new(p->base, -1, EV_PERSIST, gg_portal_on_replies, p);
-    if (p->ev_int == NULL || p->ev_term == NULL || p->ev_hup == NULL || p->ev_replies == NULL ||
-        p->ev_poll == NULL)
+    if (p->ev_int == NULL || p->ev_term == NULL || p->ev_hup == NULL || p->ev_replies == NULL)
         return GG_ENOMEM;
     if (event_add(p->ev_int, NULL) != 0 || event_add(p->ev_term, NULL) != 0 ||
-        event_add(p->ev_hup, NULL) != 0 ||
-        event_add(p->ev_poll, &poll) != 0)
+        event_add(p->ev_hup, NULL) != 0)
         return GG_EIO;
+    e = gg_psend_start(p->base, GG_PORTAL_SENDERS, gg_portal_put, p->t, gg_portal_on_sent, p,
+                       &p->sender);
+    if (e != GG_OK) {
+        gg_error("portal", "msg=\"cannot start the sender threads\" err=%s", gg_errname(e));
+        return e;
+    }
+    e = gg_portal_drain_start(p);  /* drain.c: it drains what a previous run left at once */
+    if (e != GG_OK)
+        return e;
     e = gg_store_watch(gg_transport_store(p->t), GG_Q_REPLIES, gg_portal_watch, p);
     if (e != GG_OK) {
         gg_error("portal", "msg=\"cannot watch the replies queue\" err=%s", gg_errname(e));
         return e;
     }
-    event_active(p->ev_replies, EV_READ, 0);  /* replies left from a previous run */
     return GG_OK;
 }
 
@@ -513,6 +515,13 @@ static void teardown(gg_portal *p)
 {
     gg_pending *pd;
 
+    /* Finish the puts under way (their calls are answered below), then
+     * stop the drain (a batch not yet answered stays in the store). */
+    gg_psend_stop(p->sender);
+    p->sender = NULL;
+    if (p->t != NULL && p->drain != NULL)
+        gg_store_unwatch(gg_transport_store(p->t), gg_portal_watch, p);
+    gg_portal_drain_stop(p);
     if (p->pending != NULL)
         gg_portal_fail_all(p);
     if (p->http != NULL)
@@ -538,8 +547,6 @@ static void teardown(gg_portal *p)
         event_free(p->ev_hup);
     if (p->ev_replies != NULL)
         event_free(p->ev_replies);
-    if (p->ev_poll != NULL)
-        event_free(p->ev_poll);
     gg_pending_free(p->pending);
     gg_shed_free(p->shed);
     gg_env_keys_free(p->keys);

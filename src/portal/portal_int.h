@@ -3,9 +3,11 @@
  * One gg_portal per gg_portal_run. Everything in it is used only by the
  * event-loop thread, except ev_replies, which the store's watcher activates
  * from the committing thread (event_active is thread-safe once
- * evthread_use_pthreads has run). Files: portal.c (life cycle, routing,
- * responses), relay.c (requests out, replies in, pending calls), web.c
- * (static page, admin listener, metrics).
+ * evthread_use_pthreads has run), and what the sender threads (sender.h)
+ * and the drain thread (drain.c) use: t, keys, replay, peer (thread-safe
+ * or immutable). Files: portal.c (life cycle, routing, responses), relay.c
+ * (requests out, calls answered), sender.c (request puts), drain.c
+ * (replies in), web.c (static page, admin listener, metrics).
  */
 #ifndef GG_PORTAL_PORTAL_INT_H
 #define GG_PORTAL_PORTAL_INT_H
@@ -25,6 +27,7 @@
 #define GG_PORTAL_MAX_PENDING 10000     /* waiting calls; 503 above */
 #define GG_PORTAL_DRAIN_BATCH 256       /* replies per turn of the loop */
 #define GG_PORTAL_STATUS_MAX 600
+#define GG_PORTAL_SENDERS 16            /* threads putting requests (sender.h) */
 
 /* Why a reply was refused (gridgate_rejects_total{reason}), relay.c. */
 typedef enum gg_portal_reject {
@@ -64,8 +67,7 @@ typedef struct gg_portal {
     struct event *ev_int;
     struct event *ev_term;
     struct event *ev_hup;                 /* SIGHUP: reload channel certificates */
-    struct event *ev_replies;             /* activated by the store watcher */
-    struct event *ev_poll;                /* periodic drain, in case a wake-up was missed */
+    struct event *ev_replies;             /* activated by the drain thread: a batch is ready */
     struct event *ev_exit;
     gg_transport *t;
     gg_env_keys *keys;
@@ -86,7 +88,20 @@ typedef struct gg_portal {
     int64_t tx_retention_ms;
     struct gg_push *push;                 /* webhook delivery of events (push.h) */
     struct gg_shed *shed;                 /* load shedding (shed.h) */
+    struct gg_psend *sender;              /* request puts off the loop (sender.h) */
+    struct gg_pdrain *drain;              /* replies in, off the loop (drain.c) */
+    struct event *ev_txflush;             /* commits the transaction log's writes */
 } gg_portal;
+
+/* One reply of a drained batch, opened and checked off the loop (drain.c). */
+typedef struct gg_reply_slot {
+    const gg_msg *m;
+    gg_env_hdr h;
+    uint8_t *pt;              /* plaintext (malloc'd) when opened */
+    size_t ptlen;
+    int reject;               /* a gg_portal_reject, or -1: deliver it */
+    const char *why;          /* the reject's log name */
+} gg_reply_slot;
 
 /* portal.c */
 /* gg_portal_respond - send a JSON answer (body may be NULL for none), log
@@ -107,16 +122,32 @@ const char *gg_portal_channel_state(gg_portal *p);
  * on any failure. Does not take payload. */
 void gg_portal_relay(gg_portal *p, struct evhttp_request *req, const gg_reqinfo *ri,
                      const char *txn, json_t *payload);
+/* gg_portal_put - sender thread: put a sealed request (ctx: the transport). */
+gg_err gg_portal_put(void *ctx, const char *dest, const void *data, size_t len,
+                     int64_t expiry_ms);
+/* gg_portal_on_sent - loop: a request's put finished (sender.h done). */
+struct gg_psend_job;
+void gg_portal_on_sent(void *arg, struct gg_psend_job *job);
 /* gg_portal_write_rejects - gridgate_rejects_total{reason} as Prometheus text. */
 void gg_portal_write_rejects(gg_portal *p, struct evbuffer *b);
-/* gg_portal_on_replies - event callback: drain the replies queue. */
-void gg_portal_on_replies(evutil_socket_t fd, short what, void *arg);
-/* gg_portal_watch - store watcher: wake the loop (any thread). */
-void gg_portal_watch(void *arg, const char *queue);
+/* gg_portal_deliver - answer the call of one opened reply, or refuse it. */
+void gg_portal_deliver(gg_portal *p, gg_reply_slot *r);
 /* gg_portal_fail_all - answer every waiting call 503 (at stop). */
 void gg_portal_fail_all(gg_portal *p);
 
+/* drain.c - replies in, off the loop */
+/* gg_portal_drain_start - start the drain thread (needs t and ev_replies). */
+gg_err gg_portal_drain_start(gg_portal *p);
+/* gg_portal_drain_stop - stop and free it; NULL drain is fine. Unwatch first. */
+void gg_portal_drain_stop(gg_portal *p);
+/* gg_portal_on_replies - ev_replies: answer the batch the drain handed over. */
+void gg_portal_on_replies(evutil_socket_t fd, short what, void *arg);
+/* gg_portal_watch - store watcher: wake the drain thread (any thread). */
+void gg_portal_watch(void *arg, const char *queue);
+
 /* tx.c - payments and transaction status */
+/* gg_portal_tx_flush - commit the transaction log's pending writes now. */
+void gg_portal_tx_flush(gg_portal *p);
 /* gg_portal_tx_begun - record a relayed request as pending. */
 void gg_portal_tx_begun(gg_portal *p, const char *txid, const char *txn, int64_t created_ms,
                         int64_t expiry_ms);

@@ -1,21 +1,22 @@
 /* relay.c - requests out to the utility, replies back to the waiting calls.
  *
  * A validated request is sealed in an envelope (kind REQUEST, corr_id =
- * msg_id), put durably on the transmission queue for the utility's
- * "requests" queue, and its HTTP call parked in the pending table under
- * the correlation id with a timer of http.request_timeout_ms. Exactly one
- * of three things then answers and forgets the call: the matching reply
- * (status and body from the utility), the timer (504 timeout with the
- * transaction id), or the stop (503). If the client hangs up first, the
- * connection's close callback forgets the call and a later reply is just
- * acknowledged. Replies are drained from the local "replies" queue when
- * the store's watcher wakes ev_replies, once at start-up and every second:
- * a batch is read, each reply handled, then the batch removed in one commit,
- * whatever each outcome, because a reply that cannot be opened now never
- * will be. A reply is
- * refused (counted in gridgate_rejects_total{reason}, its call left to time
- * out) unless it opens, comes from the peer, is fresh and not a replay
- * (replay.h), and carries the hash of the request its call sent.
+ * msg_id), its HTTP call parked in the pending table under the correlation
+ * id, and the envelope handed to the sender threads (sender.h), which put
+ * it durably on the transmission queue for the utility's "requests" queue
+ * while the loop serves other calls. When the put is durable
+ * (gg_portal_on_sent) the request is counted and recorded as relayed and
+ * the call's timer of http.request_timeout_ms started; a put that failed
+ * is answered 503. Exactly one of three things then answers and forgets
+ * the call: the matching reply (status and body from the utility), the
+ * timer (504 timeout with the transaction id), or the stop (503). If the
+ * client hangs up first, the connection's close callback forgets the call
+ * and a later reply is just recorded. Replies come from the drain thread
+ * (drain.c), opened and checked; gg_portal_deliver answers or refuses each
+ * one. A reply is refused (counted in gridgate_rejects_total{reason}, its
+ * call left to time out) unless it opens, comes from the peer, is fresh and
+ * not a replay (replay.h), and carries the hash of the request its call
+ * sent.
  */
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -31,7 +32,11 @@
 #include "audit/audit.h"
 #include "core/rand.h"
 #include "portal/portal_int.h"
+#include "portal/sender.h"
 #include "portal/shed.h"
+
+_Static_assert(GG_PSEND_TXN_MAX >= GG_ENV_TXN_MAX, "a job holds any transaction code");
+_Static_assert(GG_PSEND_DEST_MAX >= GG_QUEUE_NAME_MAX, "a job holds any queue name");
 
 /* reqinfo_of - the log facts of a parked call. */
 static void reqinfo_of(const gg_pending *pd, gg_reqinfo *ri, char txid[33])
@@ -113,7 +118,7 @@ void gg_portal_relay(gg_portal *p, struct evhttp_request *req, const gg_reqinfo 
                      const char *txn, json_t *payload)
 {
     gg_buf env = GG_BUF_INIT(GG_ENV_MAX);
-    struct timeval tv;
+    gg_psend_job *job = NULL;
     gg_pending *pd = NULL;
     gg_env_hdr h;
     char *pt = NULL;
@@ -125,6 +130,8 @@ void gg_portal_relay(gg_portal *p, struct evhttp_request *req, const gg_reqinfo 
      * still waits (a call that timed out is still queued at the utility) */
     uint64_t back = p->c.replies_answered + p->c.replies_no_caller + p->c.replies_rejected;
     size_t outstanding = p->c.relayed > back ? (size_t)(p->c.relayed - back) : 0;
+
+    outstanding += gg_psend_inflight(p->sender);  /* being put: counted as waiting too */
 
     if (strcmp(gg_transport_request_queue(txn), GG_Q_REQUESTS) == 0 &&
         gg_shed_check(p->shed, outstanding, gg_mono_us(), &retry_after)) {
@@ -171,50 +178,98 @@ void gg_portal_relay(gg_portal *p, struct evhttp_request *req, const gg_reqinfo 
         refuse(p, req, ri, 500, "internal", "the call could not be registered", 0);
         goto out;
     }
-    pd->timer = evtimer_new(p->base, on_timeout, pd);
-    if (pd->timer == NULL) {
-        gg_pending_remove(p->pending, pd);
+    pd->timer = evtimer_new(p->base, on_timeout, pd);  /* armed once the put is durable */
+    job = calloc(1, sizeof *job);
+    if (pd->timer == NULL || job == NULL) {
+        forget(p, pd);
         refuse(p, req, ri, 500, "internal", "out of memory", 0);
         goto out;
     }
-    e = gg_transport_send(p->t, gg_transport_request_queue(txn), env.data, env.len,
-                          h.expiry_ms);
-    if (e != GG_OK) {
-        forget(p, pd);
-        if (e == GG_EFULL) {
-            p->c.relay_full++;
-            gg_warn("portal", "msg=\"request queue full\" txid=%s", txid);
-            refuse(p, req, ri, 503, "unavailable", "the request queue is full; retry shortly",
-                   1);
-        } else {
-            p->c.relay_error++;
-            gg_error("portal", "msg=\"cannot queue request\" txid=%s err=%s", txid,
-                     gg_errname(e));
-            refuse(p, req, ri, 503, "unavailable", "the request could not be queued", 0);
-        }
-        goto out;
-    }
+    memcpy(job->corr_id, h.corr_id, sizeof job->corr_id);
+    memcpy(job->msg_id, h.msg_id, sizeof job->msg_id);
+    snprintf(job->txn, sizeof job->txn, "%s", txn);
+    snprintf(job->dest, sizeof job->dest, "%s", gg_transport_request_queue(txn));
+    job->created_ms = h.created_ms;
+    job->expiry_ms = h.expiry_ms;
+    job->data = env.data;        /* the job takes the envelope */
+    job->len = env.len;
+    env.data = NULL;
+    env.len = env.cap = 0;
     pd->req = req;
     pd->owner = p;
     pd->start_us = ri->start_us;
     snprintf(pd->method, sizeof pd->method, "%s", ri->method);
     snprintf(pd->log_path, sizeof pd->log_path, "%s", ri->log_path);
-    tv.tv_sec = (time_t)(p->timeout_ms / 1000);
-    tv.tv_usec = (suseconds_t)((p->timeout_ms % 1000) * 1000);
-    evtimer_add(pd->timer, &tv);
     pd->conn = evhttp_request_get_connection(req);
     if (pd->conn != NULL)
         evhttp_connection_set_closecb(pd->conn, on_close, pd);
-    p->c.relayed++;
-    gg_audit_note(p->audit, "sent", h.msg_id, txn, NULL);
-    gg_portal_tx_begun(p, txid, txn, h.created_ms, h.expiry_ms);  /* tx.c */
-    gg_debug("portal", "msg=\"request queued\" txid=%s txn=%s bytes=%zu", txid, txn, env.len);
+    /* The call waits, unanswered and untimed, until the put is durable
+     * (gg_portal_on_sent); a client that leaves meanwhile is forgotten. */
+    if (gg_psend_submit(p->sender, job) != GG_OK) {
+        gg_psend_job_free(job);
+        forget(p, pd);
+        refuse(p, req, ri, 503, "unavailable", "the portal is shutting down", 1);
+        goto out;
+    }
 out:
     if (pt != NULL) {
         explicit_bzero(pt, strlen(pt));  /* holds the token and personal data */
         free(pt);
     }
     gg_buf_free(&env);
+}
+
+/* gg_portal_put - sender thread: put one sealed request (sender.h). */
+gg_err gg_portal_put(void *ctx, const char *dest, const void *data, size_t len,
+                     int64_t expiry_ms)
+{
+    return gg_transport_send(ctx, dest, data, len, expiry_ms);
+}
+
+/* gg_portal_on_sent - a request's put finished: count and record it and
+ * start its call's timer, or answer the call 503 if the put failed. */
+void gg_portal_on_sent(void *arg, gg_psend_job *job)
+{
+    gg_portal *p = arg;
+    gg_pending *pd = gg_pending_find(p->pending, job->corr_id);
+    struct timeval tv;
+    gg_reqinfo ri;
+    char txid[33];
+
+    gg_hex(job->corr_id, 16, txid);
+    if (job->result != GG_OK) {
+        int full = job->result == GG_EFULL;
+
+        if (full) {
+            p->c.relay_full++;
+            gg_warn("portal", "msg=\"request queue full\" txid=%s", txid);
+        } else {
+            p->c.relay_error++;
+            gg_error("portal", "msg=\"cannot queue request\" txid=%s err=%s", txid,
+                     gg_errname(job->result));
+        }
+        if (pd == NULL)
+            return;  /* the caller left already */
+        struct evhttp_request *req = pd->req;
+
+        reqinfo_of(pd, &ri, txid);
+        ri.txid = NULL;
+        forget(p, pd);
+        refuse(p, req, &ri, 503, "unavailable",
+               full ? "the request queue is full; retry shortly"
+                    : "the request could not be queued", full ? 1 : 0);
+        return;
+    }
+    p->c.relayed++;
+    gg_audit_note(p->audit, "sent", job->msg_id, job->txn, NULL);
+    gg_portal_tx_begun(p, txid, job->txn, job->created_ms, job->expiry_ms);  /* tx.c */
+    gg_debug("portal", "msg=\"request queued\" txid=%s txn=%s bytes=%zu", txid, job->txn,
+             job->len);
+    if (pd == NULL)
+        return;  /* the caller left (or was answered at stop) while the put ran */
+    tv.tv_sec = (time_t)(p->timeout_ms / 1000);
+    tv.tv_usec = (suseconds_t)((p->timeout_ms % 1000) * 1000);
+    evtimer_add(pd->timer, &tv);
 }
 
 /* gg_portal_write_rejects - replies refused, by reason, and the audit log's state. */
@@ -248,24 +303,6 @@ void gg_portal_write_rejects(gg_portal *p, struct evbuffer *b)
     }
 }
 
-/* open_reason - the reject reason of an envelope open failure. */
-static gg_portal_reject open_reason(gg_err e)
-{
-    switch (e) {
-    case GG_EPROTO:
-    case GG_EINVAL:
-        return GG_PREJ_MALFORMED;
-    case GG_ECRYPTO:
-        return GG_PREJ_CRYPTO;
-    case GG_EDENIED:
-        return GG_PREJ_NOT_FOR_US;
-    case GG_ETOOBIG:
-        return GG_PREJ_TOO_BIG;
-    default:
-        return GG_PREJ_OTHER;
-    }
-}
-
 /* refuse_reply - count, log and audit a refused reply. */
 static void refuse_reply(gg_portal *p, const gg_msg *m, gg_portal_reject why, const char *name)
 {
@@ -280,82 +317,47 @@ static void refuse_reply(gg_portal *p, const gg_msg *m, gg_portal_reject why, co
     gg_warn("portal", "msg=\"reply rejected\" id=%lld reason=%s", (long long)m->id, name);
 }
 
-/* replay_reason - the reject reason of a replay verdict, or -1 to go on. */
-static int replay_reason(gg_replay_verdict v)
+/* gg_portal_deliver - answer the waiting call of one opened reply, if
+ * any, or count, log and audit its refusal. Frees its plaintext. */
+void gg_portal_deliver(gg_portal *p, gg_reply_slot *r)
 {
-    switch (v) {
-    case GG_RV_STALE:
-        return GG_PREJ_STALE;
-    case GG_RV_FUTURE:
-        return GG_PREJ_FUTURE;
-    case GG_RV_REPLAY:
-        return GG_PREJ_REPLAY;
-    case GG_RV_FULL:
-        return GG_PREJ_REPLAY_FULL;
-    default:
-        return -1;
-    }
-}
-
-/* deliver - open one reply and answer its waiting call, if any. */
-static void deliver(gg_portal *p, const gg_msg *m)
-{
+    const gg_env_hdr *hp = &r->h;
     struct evhttp_request *req;
-    uint8_t *pt = NULL;
-    size_t ptlen = 0;
     char *body = NULL;
     gg_pending *pd;
     gg_api_status st;
     gg_reqinfo ri;
-    gg_env_hdr h;
-    gg_replay_verdict rv;
     char detail[48];
     char txid[33];
     int status = 0;
-    gg_err e;
 
-    e = gg_env_open(p->keys, m->data, m->len, &h, &pt, &ptlen);
-    if (e != GG_OK) {
-        refuse_reply(p, m, open_reason(e), gg_errname(e));
+    if (r->reject >= 0) {
+        refuse_reply(p, r->m, (gg_portal_reject)r->reject, r->why);
         goto out;
     }
-    gg_hex(h.corr_id, 16, txid);
-    if (h.kind != GG_ENV_REPLY || strcmp(h.sender, p->peer) != 0) {
-        refuse_reply(p, m, h.kind != GG_ENV_REPLY ? GG_PREJ_WRONG_KIND : GG_PREJ_WRONG_SENDER,
-                     h.kind != GG_ENV_REPLY ? "wrong_kind" : "wrong_sender");
-        goto out;
-    }
-    e = gg_replay_check(p->replay, h.msg_id, h.created_ms, m->id, gg_now_ms(), &rv);
-    if (e != GG_OK) {
-        refuse_reply(p, m, GG_PREJ_OTHER, "replay_store_error");
-        goto out;
-    }
-    if (replay_reason(rv) >= 0) {
-        refuse_reply(p, m, (gg_portal_reject)replay_reason(rv), gg_replay_verdict_name(rv));
-        goto out;
-    }
-    pd = gg_pending_find(p->pending, h.corr_id);
+    gg_hex(hp->corr_id, 16, txid);
+    pd = gg_pending_find(p->pending, hp->corr_id);
     if (pd == NULL) {
-        gg_portal_tx_reply(p, txid, h.txn, pt, ptlen);  /* tx.c: kept for its transaction id */
+        gg_portal_tx_reply(p, txid, hp->txn, r->pt, r->ptlen);  /* tx.c: kept for its id */
         p->c.replies_no_caller++;
-        gg_audit_note(p->audit, "reply", h.msg_id, h.txn, "no_caller");
+        gg_audit_note(p->audit, "reply", hp->msg_id, hp->txn, "no_caller");
         gg_info("portal", "msg=\"reply without a waiting call\" txid=%s", txid);
         goto out;
     }
-    if (CRYPTO_memcmp(pd->req_hash, h.req_hash, GG_ENV_HASH_LEN) != 0) {
+    if (CRYPTO_memcmp(pd->req_hash, hp->req_hash, GG_ENV_HASH_LEN) != 0) {
         /* Not the reply to what this call sent: the call keeps waiting. */
-        refuse_reply(p, m, GG_PREJ_REQUEST_HASH, "request_hash");
+        refuse_reply(p, r->m, GG_PREJ_REQUEST_HASH, "request_hash");
         goto out;
     }
     req = pd->req;
     reqinfo_of(pd, &ri, txid);
     forget(p, pd);
     p->c.replies_answered++;
-    gg_api_parse_reply(pt, ptlen, &status, &body, &st);
-    gg_portal_tx_done(p, txid, h.txn, st.code != NULL ? st.http : status,
+    gg_api_parse_reply(r->pt, r->ptlen, &status, &body, &st);
+    gg_portal_tx_done(p, txid, hp->txn, st.code != NULL ? st.http : status,
                       st.code != NULL ? NULL : body);
     snprintf(detail, sizeof detail, "answered status=%d", st.code != NULL ? st.http : status);
-    gg_audit_note(p->audit, "reply", h.msg_id, h.txn, detail);
+    gg_audit_note(p->audit, "reply", hp->msg_id, hp->txn, detail);
     if (st.code != NULL) {
         gg_warn("portal", "msg=\"malformed reply\" txid=%s", txid);
         gg_portal_respond_error(p, req, &ri, &st, txid, 0);
@@ -363,55 +365,12 @@ static void deliver(gg_portal *p, const gg_msg *m)
     }
     gg_portal_respond(p, req, &ri, status, body, 0);
 out:
-    if (pt != NULL) {
-        explicit_bzero(pt, ptlen);
-        free(pt);
+    if (r->pt != NULL) {
+        explicit_bzero(r->pt, r->ptlen);
+        free(r->pt);
+        r->pt = NULL;
     }
     free(body);
-}
-
-/* gg_portal_watch - the store committed to "replies": wake the loop. */
-void gg_portal_watch(void *arg, const char *queue)
-{
-    gg_portal *p = arg;
-
-    (void)queue;
-    event_active(p->ev_replies, EV_READ, 0);
-}
-
-/* gg_portal_on_replies - drain up to a batch of replies, then yield. */
-void gg_portal_on_replies(evutil_socket_t fd, short what, void *arg)
-{
-    gg_portal *p = arg;
-    gg_store *st = gg_transport_store(p->t);
-    gg_msg **msgs = NULL;
-    size_t i, n = 0;
-    gg_err e;
-
-    (void)fd;
-    (void)what;
-    /* This loop is the replies queue's only consumer: read a batch in id
-     * order without leasing, answer each, then remove the whole batch in
-     * one commit (not a lease and an ack, two commits, per reply). After a
-     * crash in between, the batch is read again and finds no callers. */
-    e = gg_store_browse(st, GG_Q_REPLIES, 0, GG_PORTAL_DRAIN_BATCH, 0, &msgs, &n);
-    if (e != GG_OK) {
-        gg_warn("portal", "msg=\"cannot read replies\" err=%s", gg_errname(e));
-        return;  /* the periodic poll tries again */
-    }
-    for (i = 0; i < n; i++) {
-        deliver(p, msgs[i]);
-        gg_shed_reply(p->shed, gg_mono_us());
-    }
-    if (n > 0) {
-        e = gg_store_delete_upto(st, GG_Q_REPLIES, msgs[n - 1]->id);
-        if (e != GG_OK)
-            gg_warn("portal", "msg=\"cannot remove answered replies\" upto=%lld err=%s",
-                    (long long)msgs[n - 1]->id, gg_errname(e));
-    }
-    gg_msgs_free(msgs, n);
-    if (n == GG_PORTAL_DRAIN_BATCH)
-        event_active(p->ev_replies, EV_READ, 0);  /* more may wait: continue next turn */
 }
 
 /* gg_portal_fail_all - answer every waiting call 503 (the portal stops). */

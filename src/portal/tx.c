@@ -31,6 +31,36 @@ static int keeps_body(const char *txn)
     return strcmp(txn, "pay") == 0 || strcmp(txn, "unbind") == 0 || strcmp(txn, "bind") == 0;
 }
 
+/* on_flush - end of the loop's turn: commit the held records. */
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    gg_portal_tx_flush(arg);
+}
+
+/* hold - group this turn's records into one transaction (txlog.h) and
+ * have them committed once the callbacks already due have run. */
+static void hold(gg_portal *p)
+{
+    int opened = 0;
+
+    if (gg_txlog_hold(p->txlog, &opened) == GG_OK && opened && p->ev_txflush != NULL)
+        event_active(p->ev_txflush, EV_READ, 0);
+}
+
+/* gg_portal_tx_flush - commit the held records now. */
+void gg_portal_tx_flush(gg_portal *p)
+{
+    gg_err e;
+
+    if (p->txlog == NULL)
+        return;
+    e = gg_txlog_flush(p->txlog);
+    if (e != GG_OK)
+        gg_warn("portal", "msg=\"cannot record transactions\" err=%s", gg_errname(e));
+}
+
 /* gg_portal_tx_begun - a pending record. */
 void gg_portal_tx_begun(gg_portal *p, const char *txid, const char *txn, int64_t created_ms,
                         int64_t expiry_ms)
@@ -39,6 +69,7 @@ void gg_portal_tx_begun(gg_portal *p, const char *txid, const char *txn, int64_t
 
     if (p->txlog == NULL)
         return;
+    hold(p);
     e = gg_txlog_begin(p->txlog, txid, txn, created_ms, expiry_ms);
     if (e != GG_OK)
         gg_warn("portal", "msg=\"cannot record transaction\" txid=%s err=%s", txid,
@@ -67,6 +98,7 @@ void gg_portal_tx_done(gg_portal *p, const char *txid, const char *txn, int stat
             body = kept;
         }
     }
+    hold(p);
     e = gg_txlog_finish(p->txlog, txid, txn, status, body, gg_now_ms());
     if (e != GG_OK)
         gg_warn("portal", "msg=\"cannot record transaction outcome\" txid=%s err=%s", txid,
@@ -182,18 +214,23 @@ gg_err gg_portal_tx_open(gg_portal *p)
         return e;
     }
     p->ev_txprune = event_new(p->base, -1, EV_PERSIST, on_prune, p);
-    if (p->ev_txprune == NULL || event_add(p->ev_txprune, &tv) != 0)
+    p->ev_txflush = event_new(p->base, -1, 0, on_flush, p);
+    if (p->ev_txprune == NULL || p->ev_txflush == NULL || event_add(p->ev_txprune, &tv) != 0)
         return GG_ENOMEM;
     on_prune(-1, 0, p);
     return GG_OK;
 }
 
-/* gg_portal_tx_close - release the log and its timer. */
+/* gg_portal_tx_close - release the log (committing what is held) and its
+ * timers. */
 void gg_portal_tx_close(gg_portal *p)
 {
     if (p->ev_txprune != NULL)
         event_free(p->ev_txprune);
     p->ev_txprune = NULL;
+    if (p->ev_txflush != NULL)
+        event_free(p->ev_txflush);
+    p->ev_txflush = NULL;
     gg_txlog_close(p->txlog);
     p->txlog = NULL;
 }

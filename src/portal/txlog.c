@@ -63,11 +63,46 @@ gg_err gg_txlog_open(const char *path, gg_txlog **out)
     return GG_OK;
 }
 
-/* gg_txlog_close - close; NULL is fine. */
+/* gg_txlog_hold - BEGIN unless a transaction is open. */
+gg_err gg_txlog_hold(gg_txlog *tl, int *opened)
+{
+    int rc;
+
+    if (opened != NULL)
+        *opened = 0;
+    if (!sqlite3_get_autocommit(tl->db))
+        return GG_OK;
+    rc = sqlite3_exec(tl->db, "BEGIN", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return terr(tl->db, rc, "hold");
+    if (opened != NULL)
+        *opened = 1;
+    return GG_OK;
+}
+
+/* gg_txlog_flush - COMMIT the open transaction, if any. */
+gg_err gg_txlog_flush(gg_txlog *tl)
+{
+    gg_err e;
+    int rc;
+
+    if (tl == NULL || sqlite3_get_autocommit(tl->db))
+        return GG_OK;
+    rc = sqlite3_exec(tl->db, "COMMIT", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        return GG_OK;
+    e = terr(tl->db, rc, "flush");
+    if (!sqlite3_get_autocommit(tl->db))
+        sqlite3_exec(tl->db, "ROLLBACK", NULL, NULL, NULL);
+    return e;
+}
+
+/* gg_txlog_close - commit what is held and close; NULL is fine. */
 void gg_txlog_close(gg_txlog *tl)
 {
     if (tl == NULL)
         return;
+    gg_txlog_flush(tl);
     sqlite3_close(tl->db);
     free(tl);
 }

@@ -4,11 +4,14 @@
  * relayed: its transaction code, when it was created and when its envelope
  * expires, and, once the utility's reply arrived (in time for the caller
  * or not), the reply's status and body. GET /api/v1/transactions/{id}
- * reads it. Durability: WAL with synchronous=NORMAL, so a killed process
- * loses nothing and a power cut may lose the last moments of records (a
- * lost pending record reads as unknown; a reply is recorded before it is
- * acknowledged in the store, so a lost outcome is written again when the
- * reply is redelivered). Used only from the portal's loop thread.
+ * reads it. Writes may be grouped: after gg_txlog_hold, they join one
+ * transaction that gg_txlog_flush commits (the portal holds for one turn
+ * of its loop). Durability: WAL with synchronous=NORMAL, so a power cut
+ * may lose the last moments of records, and a killed process loses the
+ * writes held and not yet flushed (at most one turn of the portal's loop;
+ * a lost pending record reads as unknown; a reply is recorded and flushed
+ * before it is removed from the store, so a lost outcome is written again
+ * when the reply is redelivered). Used only from the portal's loop thread.
  */
 #ifndef GG_PORTAL_TXLOG_H
 #define GG_PORTAL_TXLOG_H
@@ -42,6 +45,15 @@ gg_err gg_txlog_begin(gg_txlog *tl, const char *txid, const char *txn, int64_t c
  * NULL. */
 gg_err gg_txlog_finish(gg_txlog *tl, const char *txid, const char *txn, int http_status,
                        const char *body, int64_t now_ms);
+
+/* gg_txlog_hold - group the writes that follow into one transaction,
+ * until gg_txlog_flush; reads see them. *opened (may be NULL) is 1 if
+ * this call started the group, 0 if one was open already. */
+gg_err gg_txlog_hold(gg_txlog *tl, int *opened);
+
+/* gg_txlog_flush - commit the held writes (nothing if none). On failure
+ * they are rolled back (logged) and GG_EIO / GG_ENOSPC returned. */
+gg_err gg_txlog_flush(gg_txlog *tl);
 
 /* gg_txlog_get - the record of txid; GG_ENOTFOUND if none. */
 gg_err gg_txlog_get(gg_txlog *tl, const char *txid, gg_txrec *out);

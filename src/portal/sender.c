@@ -1,0 +1,192 @@
+/* sender.c - request puts on a small thread pool (sender.h).
+ *
+ * Two locked FIFO lists: todo (submitted, not yet taken by a thread) and
+ * done (put finished, not yet reported). A thread takes one job, puts it
+ * without holding the lock, appends it to done and activates ev_done,
+ * whose callback reports the whole list on the loop. Several threads put
+ * at once, so the store merges their changes into one commit.
+ */
+#include "portal/sender.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+#define PSEND_THREADS_MAX 64
+
+struct gg_psend {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    gg_psend_job *todo_head, *todo_tail;
+    gg_psend_job *done_head, *done_tail;
+    size_t inflight;            /* loop thread only */
+    int stopping;
+    gg_psend_put_fn put;
+    void *put_ctx;
+    gg_psend_done_fn done;
+    void *done_arg;
+    struct event *ev_done;
+    pthread_t th[PSEND_THREADS_MAX];
+    size_t nth;
+};
+
+/* push - append job to a list. */
+static void push(gg_psend_job **head, gg_psend_job **tail, gg_psend_job *job)
+{
+    job->next = NULL;
+    if (*tail != NULL)
+        (*tail)->next = job;
+    else
+        *head = job;
+    *tail = job;
+}
+
+/* report - run done for each job of list, in order, and free them. */
+static void report(gg_psend *s, gg_psend_job *list)
+{
+    while (list != NULL) {
+        gg_psend_job *next = list->next;
+
+        s->inflight--;
+        s->done(s->done_arg, list);
+        gg_psend_job_free(list);
+        list = next;
+    }
+}
+
+/* on_done - loop callback: report every finished put. */
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+    gg_psend *s = arg;
+    gg_psend_job *list;
+
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&s->mu);
+    list = s->done_head;
+    s->done_head = s->done_tail = NULL;
+    pthread_mutex_unlock(&s->mu);
+    report(s, list);
+}
+
+/* worker - take jobs until stopping and none is left; put each. */
+static void *worker(void *arg)
+{
+    gg_psend *s = arg;
+    gg_psend_job *job;
+
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (s->todo_head == NULL && !s->stopping)
+            pthread_cond_wait(&s->cv, &s->mu);
+        job = s->todo_head;
+        if (job == NULL) {
+            pthread_mutex_unlock(&s->mu);
+            return NULL;
+        }
+        s->todo_head = job->next;
+        if (s->todo_head == NULL)
+            s->todo_tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+
+        job->result = s->put(s->put_ctx, job->dest, job->data, job->len, job->expiry_ms);
+
+        pthread_mutex_lock(&s->mu);
+        push(&s->done_head, &s->done_tail, job);
+        if (!s->stopping)
+            event_active(s->ev_done, EV_READ, 0);
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+/* gg_psend_start - the pool and its threads. */
+gg_err gg_psend_start(struct event_base *base, size_t threads, gg_psend_put_fn put,
+                      void *put_ctx, gg_psend_done_fn done, void *done_arg, gg_psend **out)
+{
+    gg_psend *s;
+
+    *out = NULL;
+    if (base == NULL || put == NULL || done == NULL || threads == 0 ||
+        threads > PSEND_THREADS_MAX)
+        return GG_EINVAL;
+    s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return GG_ENOMEM;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    s->put = put;
+    s->put_ctx = put_ctx;
+    s->done = done;
+    s->done_arg = done_arg;
+    s->ev_done = event_new(base, -1, 0, on_done, s);
+    if (s->ev_done == NULL) {
+        gg_psend_stop(s);
+        return GG_ENOMEM;
+    }
+    for (s->nth = 0; s->nth < threads; s->nth++) {
+        if (pthread_create(&s->th[s->nth], NULL, worker, s) != 0) {
+            gg_error("portal", "msg=\"cannot start a sender thread\"");
+            gg_psend_stop(s);
+            return GG_EIO;
+        }
+    }
+    *out = s;
+    return GG_OK;
+}
+
+/* gg_psend_submit - hand a job to the threads. */
+gg_err gg_psend_submit(gg_psend *s, gg_psend_job *job)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return GG_EINVAL;
+    }
+    push(&s->todo_head, &s->todo_tail, job);
+    s->inflight++;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return GG_OK;
+}
+
+/* gg_psend_inflight - submitted and not yet reported. */
+size_t gg_psend_inflight(const gg_psend *s)
+{
+    return s != NULL ? s->inflight : 0;
+}
+
+/* gg_psend_stop - finish, join, report the rest, free. */
+void gg_psend_stop(gg_psend *s)
+{
+    gg_psend_job *list;
+    size_t i;
+
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    for (i = 0; i < s->nth; i++)
+        pthread_join(s->th[i], NULL);
+    if (s->ev_done != NULL)
+        event_free(s->ev_done);
+    list = s->done_head;
+    s->done_head = s->done_tail = NULL;
+    report(s, list);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* gg_psend_job_free - the job and its envelope. */
+void gg_psend_job_free(gg_psend_job *job)
+{
+    if (job == NULL)
+        return;
+    free(job->data);
+    free(job);
+}
