@@ -14,7 +14,9 @@
  * warm-up; prints a line per system and concurrency and last:
  *   rr concurrency=64 gridgate_rt_per_s=… rabbitmq_rt_per_s=… ratio=…
  *      gridgate_p99_us=… rabbitmq_p99_us=…
- * Usage: bench_rr [--amqp-port P] [--secs S] [--responders N]
+ * Also prints, per concurrency, the portal store's commits per round trip.
+ * Usage: bench_rr [--amqp-port P] [--secs S] [--responders N] [--only C]
+ * (--only: that one concurrency, gridgate only, for quick A/B runs).
  */
 #include <netinet/in.h>
 #include <pthread.h>
@@ -267,9 +269,9 @@ static void print_line(const char *sys, int conc, const rr_result *r)
 
 int main(int argc, char **argv)
 {
-    int amqp_port = 0, responders = 8;
+    int amqp_port = 0, responders = 8, only = 0;
     double secs = 5;
-    static const int concs[] = { 1, 16, 64 };
+    int concs[] = { 1, 16, 64 };
     rr_result g[3], a[3];
     char path[300], addr[64], paths[3][300];
     gg_store *st = NULL;
@@ -283,12 +285,15 @@ int main(int argc, char **argv)
             secs = atof(argv[++i]);
         else if (strcmp(argv[i], "--responders") == 0 && i + 1 < argc)
             responders = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+            only = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: bench_rr [--amqp-port P] [--secs S] [--responders N]\n");
+            fprintf(stderr, "usage: bench_rr [--amqp-port P] [--secs S] [--responders N] "
+                            "[--only C]\n");
             return 2;
         }
     }
-    if (secs <= 0 || responders < 1 || responders > 64)
+    if (secs <= 0 || responders < 1 || responders > 64 || only < 0 || only > RR_MAX_CONC)
         return 2;
     signal(SIGPIPE, SIG_IGN);
     gg_log_set_level(GG_LOG_WARN);
@@ -321,14 +326,32 @@ int main(int argc, char **argv)
     printf("rr payload_bytes=%d secs=%.1f responders=%d dir=%s\n", RR_MSG_BYTES, secs,
            responders, g_dir);
     for (int i = 0; i < 3; i++) {
+        gg_store_stats s0, s1;
+        if (only > 0 && i > 0)
+            break;
+        if (only > 0)
+            concs[i] = only;
+        gg_store_get_stats(st, &s0);
         run_gridgate(st, concs[i], secs, &g[i]);
+        gg_store_get_stats(st, &s1);
         print_line("gridgate", concs[i], &g[i]);
+        /* The portal store's fsyncs and the calls they covered (warm-up and
+         * drain included), per round trip measured. */
+        double rts = g[i].count > 0 ? (double)g[i].count : 1.0;
+        printf("rr store=portal concurrency=%d commits_per_rt=%.2f calls_per_commit=%.1f\n",
+               concs[i], (double)(s1.commits - s0.commits) / rts,
+               s1.commits > s0.commits
+                   ? (double)(s1.batched - s0.batched) / (double)(s1.commits - s0.commits)
+                   : 0.0);
+        fflush(stdout);
     }
     gg_channel_stop(ch);
     ch = NULL;
     kill(child, SIGTERM);
     waitpid(child, NULL, 0);
     child = 0;
+    if (only > 0)
+        goto out;
     for (int i = 0; amqp_port > 0 && i < 3; i++) {
         if (rr_amqp_run(amqp_port, concs[i], secs, &a[i]) != 0)
             break;

@@ -2,10 +2,26 @@
  * reconnects, timers) and link.c (the protocol on one authenticated
  * connection). Not a contract for anyone outside src/channel.
  *
- * Everything here is touched only by the channel's own thread, except
- * `stats` and `ctx` (under `mu`) and the events made active from other
- * threads (wake_ev by the store watcher, stop_ev by gg_channel_stop,
- * reload_ev by gg_channel_reload).
+ * Threads of one channel (commit.c has the details):
+ *   loop      - the libevent thread (channel.c, link.c): sockets, TLS,
+ *               frames. It makes no store call that can wait for a commit,
+ *               except once per connection start (gg_commit_open and
+ *               gg_store_mark for the HELLO).
+ *   reader    - reads the next messages of xmit (gg_store_browse) when the
+ *               loop asks; the loop sends them as a batch. (The store holds
+ *               its lock across a commit's fsync, so even a read can wait
+ *               that long.)
+ *   committer - commits inbound batches (gg_store_receive) in arrival
+ *               order, merging the batches queued meanwhile into one
+ *               transaction; the loop acknowledges each when it is durable.
+ *   deleter   - deletes acknowledged messages from xmit
+ *               (gg_store_delete_upto), coalesced: at most one delete every
+ *               GG_CHAN_DELETE_MS, up to the highest mark acknowledged.
+ *
+ * Everything here is touched only by the loop thread, except `stats` and
+ * `ctx` (under `mu`), the commit.c state (under `qmu`) and the events made
+ * active from other threads (wake_ev by the store watcher, done_ev by the
+ * committer, stop_ev by gg_channel_stop, reload_ev by gg_channel_reload).
  */
 #ifndef GG_CHANNEL_CHAN_INT_H
 #define GG_CHANNEL_CHAN_INT_H
@@ -30,6 +46,23 @@
 #define GG_CHAN_RETRY_MIN_MS 100       /* first reconnect delay */
 #define GG_CHAN_FULL_MIN_MS 100        /* first retry of a batch refused as full */
 #define GG_CHAN_FULL_MAX_MS 2000
+#define GG_CHAN_RX_JOBS 64             /* inbound batches awaiting commit: stop reading here */
+#define GG_CHAN_RX_BYTES (8u << 20)    /* ... or at this many frame bytes */
+#define GG_CHAN_MERGE_BYTES (4u << 20) /* batches merged into one receive, about */
+#define GG_CHAN_DELETE_MS 5            /* at most one xmit delete commit this often */
+
+/* An inbound BATCH on its way through the committer (commit.c). */
+typedef struct gg_rx_job {
+    struct gg_rx_job *next;
+    uint64_t gen;             /* the connection it arrived on (gg_conn.gen) */
+    uint8_t *frame;           /* owned copy of the frame; NULL: a progress note */
+    size_t total;             /* frame bytes */
+    gg_frame_item *items;     /* parsed, pointing into frame */
+    size_t n;
+    size_t fresh, skipped;    /* items newly committed / dropped at or below the mark */
+    int64_t mark;             /* the mark once durable: what the ACK carries */
+    gg_err err;               /* GG_OK, or the store error that ends the link */
+} gg_rx_job;
 
 /* Phases of one connection: TLS handshake, HELLO exchange, running. */
 typedef enum gg_phase { PH_TLS, PH_HELLO, PH_RUN } gg_phase;
@@ -49,11 +82,13 @@ typedef struct gg_conn {
     size_t nin, head;
     int out_blocked;          /* pump stopped at GG_CHAN_OUT_HIGH */
     /* inbound */
-    int64_t mark_in;          /* our mark for the peer: highest seq committed */
-    /* a BATCH the store refused as full, retried by full_ev */
-    uint8_t *held;
-    size_t held_len;
-    int full_ms;
+    uint64_t gen;             /* this connection's number for the committer (0: none) */
+    int64_t mark_in;          /* our mark for the peer: highest seq acknowledged */
+    size_t rx_jobs, rx_bytes; /* batches handed to the committer, not yet done */
+    int rx_paused;            /* reading stopped at GG_CHAN_RX_JOBS / _BYTES */
+    /* outbound: messages the reader found after cursor, not yet sent */
+    gg_msg **pre;
+    size_t npre;
 } gg_conn;
 
 struct gg_channel {
@@ -66,7 +101,7 @@ struct gg_channel {
     struct event_base *base;
     struct evconnlistener *lis;
     int listen_port;
-    struct event *tick_ev, *retry_ev, *full_ev, *wake_ev, *stop_ev, *reload_ev;
+    struct event *tick_ev, *retry_ev, *done_ev, *read_ev, *wake_ev, *stop_ev, *reload_ev;
     pthread_t thread;
     int thread_started;
     void *waker;              /* store watch registration (channel.c) */
@@ -80,6 +115,35 @@ struct gg_channel {
 
     pthread_mutex_t mu;       /* guards stats and the ctx pointer */
     gg_channel_stats stats;
+
+    /* commit.c: committer, deleter and reader threads, all under qmu */
+    uint64_t next_gen;        /* loop only: the last connection number given */
+    pthread_mutex_t qmu;
+    pthread_cond_t rx_cv;     /* committer: jobs queued, live_gen changed, stop */
+    pthread_cond_t idle_cv;   /* loop: the committer left its store call */
+    pthread_cond_t del_cv;    /* deleter: target raised, stop */
+    gg_rx_job *rx_head, *rx_tail;     /* queued for the committer */
+    gg_rx_job *done_head, *done_tail; /* finished, for done_ev */
+    uint64_t live_gen;        /* jobs of other connections are dropped */
+    int64_t rx_mark;          /* committer's mark for the peer (-1: not read yet) */
+    int rx_busy;              /* committer inside gg_store_receive */
+    int rx_full;              /* committer waiting for room (a held episode) */
+    int64_t del_target, del_done; /* highest mark acknowledged / deleted up to */
+    int q_stop;
+    pthread_t rx_thread, del_thread;
+    int rx_started, del_started, q_init;
+    /* the reader: one request at a time (rd_busy, loop only) */
+    pthread_cond_t rd_cv;     /* reader: a request, stop */
+    int rd_busy, rd_again;    /* loop only: request out / xmit changed meanwhile */
+    int rd_req, rd_done;      /* a request is waiting / a result is ready */
+    uint64_t rd_gen;          /* request and result: connection, after, bounds */
+    int64_t rd_after;
+    size_t rd_max;
+    gg_msg **rd_msgs;
+    size_t rd_n;
+    gg_err rd_err;
+    pthread_t rd_thread;
+    int rd_started;
 };
 
 /* Stats updates under the mutex: GG_STAT(ch, bytes_in += n). */
@@ -106,10 +170,47 @@ void gg_link_write_cb(struct bufferevent *bev, void *arg);
 gg_err gg_link_pump(gg_conn *c);
 /* gg_link_ping - send a PING. */
 gg_err gg_link_ping(gg_conn *c);
-/* gg_link_retry_held - retry the batch held for store room (full_ev); may
- * close c. */
-void gg_link_retry_held(gg_conn *c);
+/* gg_link_done - apply the committer's finished jobs (done_ev): ACK what
+ * is durable, resume reading; may close the active connection. */
+void gg_link_done(gg_channel *ch);
+/* gg_link_read_done - the reader's result is ready (read_ev): send it. */
+void gg_link_read_done(gg_channel *ch);
 /* gg_link_free - release what link.c hung on c (not the bufferevent). */
 void gg_link_free(gg_conn *c);
+
+/* commit.c */
+/* gg_commit_init - the locks and conditions; GG_ENOMEM on failure. */
+gg_err gg_commit_init(gg_channel *ch);
+/* gg_commit_start - start the committer, deleter and reader threads. */
+gg_err gg_commit_start(gg_channel *ch);
+/* gg_commit_stop - stop the three threads (the deleter first deletes what
+ * is acknowledged), join them and free every job and result left; safe if
+ * never started. */
+void gg_commit_stop(gg_channel *ch);
+/* gg_commit_open - a new connection gen starts: wait until the committer is
+ * out of any store call (so the store's mark is final for the HELLO), then
+ * accept jobs of gen only. */
+void gg_commit_open(gg_channel *ch, uint64_t gen);
+/* gg_commit_cancel - connection gen ends: drop its queued jobs; one in a
+ * store call completes and is dropped after. */
+void gg_commit_cancel(gg_channel *ch, uint64_t gen);
+/* gg_commit_submit - queue job (owned by the committer from now on). */
+void gg_commit_submit(gg_channel *ch, gg_rx_job *job);
+/* gg_commit_take_done - the finished jobs, in order; the caller frees them
+ * with gg_rx_job_free. */
+gg_rx_job *gg_commit_take_done(gg_channel *ch);
+/* gg_rx_job_free - free one job (not the list after it). */
+void gg_rx_job_free(gg_rx_job *j);
+/* gg_read_request - have the reader browse xmit after `after` (at most
+ * max messages, about GG_CHAN_BATCH_BYTES) for connection gen; read_ev
+ * tells when done. One request at a time. */
+void gg_read_request(gg_channel *ch, uint64_t gen, int64_t after, size_t max);
+/* gg_read_take - the result, if one is ready: 1 and the fields (msgs owned
+ * by the caller: gg_msgs_free), else 0. */
+int gg_read_take(gg_channel *ch, uint64_t *gen, int64_t *after, gg_msg ***msgs, size_t *n,
+                 gg_err *err);
+/* gg_commit_delete_upto - the peer acknowledged mark: have the deleter
+ * remove xmit messages up to it, soon (never waits). */
+void gg_commit_delete_upto(gg_channel *ch, int64_t mark);
 
 #endif

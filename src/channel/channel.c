@@ -1,7 +1,9 @@
 /* channel.c - life cycle of the channel (see channel.h): configuration,
  * the TLS context, the listener with its allow-list or the reconnecting
  * connector, timers, the thread, stats. The protocol spoken on an
- * authenticated connection is in link.c.
+ * authenticated connection is in link.c, the durable writes (inbound
+ * commits, deletes of what the peer acknowledged) on their own threads in
+ * commit.c.
  *
  * Connection life: accepted or connected (PH_TLS) -> handshake done and
  * peer name checked -> active, HELLO sent (PH_HELLO) -> peer HELLO
@@ -177,8 +179,6 @@ static void drop(gg_conn *c, const char *reason, int logged)
     gg_channel *ch = c->ch;
     if (ch->active == c) {
         ch->active = NULL;
-        if (c->held)
-            event_del(ch->full_ev);
         pthread_mutex_lock(&ch->mu);
         ch->stats.state = ch->stopping ? GG_CHANNEL_STOPPED : GG_CHANNEL_RETRYING;
         ch->stats.batches_in_flight = 0;
@@ -472,8 +472,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     gg_conn *c = ch->active;
     if (!c)
         return;
-    /* While a batch is held the peer's frames are not read: no verdict. */
-    if (!c->held && now - c->last_rx_us > dead) {
+    /* While reading waits for the committer the peer's frames are not
+     * read: no verdict. */
+    if (!c->rx_paused && now - c->last_rx_us > dead) {
         gg_chan_close(c, "peer silent past dead_ms");
         return;
     }
@@ -492,14 +493,20 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
     connect_start(arg);
 }
 
-/* full_cb - retry the batch a full queue refused. */
-static void full_cb(evutil_socket_t fd, short what, void *arg)
+/* read_cb - the reader has the next messages of xmit. */
+static void read_cb(evutil_socket_t fd, short what, void *arg)
 {
-    gg_channel *ch = arg;
     (void)fd;
     (void)what;
-    if (ch->active && ch->active->held)
-        gg_link_retry_held(ch->active);
+    gg_link_read_done(arg);
+}
+
+/* done_cb - the committer finished inbound batches: acknowledge them. */
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    gg_link_done(arg);
 }
 
 /* wake_cb - the store committed to xmit. */
@@ -571,10 +578,11 @@ static void *thread_main(void *arg)
 static void channel_free(gg_channel *ch)
 {
     waker_detach(ch);
+    gg_commit_stop(ch); /* before the base: the committer activates done_ev */
     if (ch->lis)
         evconnlistener_free(ch->lis);
-    struct event *evs[] = { ch->tick_ev, ch->retry_ev, ch->full_ev, ch->wake_ev, ch->stop_ev,
-                            ch->reload_ev };
+    struct event *evs[] = { ch->tick_ev, ch->retry_ev, ch->done_ev, ch->read_ev,
+                            ch->wake_ev,  ch->stop_ev,  ch->reload_ev };
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) {
         if (evs[i])
             event_free(evs[i]);
@@ -749,11 +757,12 @@ gg_err gg_channel_start(const gg_channel_cfg *cfg, gg_store *st, gg_channel **ou
         goto out;
     ch->tick_ev = event_new(ch->base, -1, EV_PERSIST, tick_cb, ch);
     ch->retry_ev = evtimer_new(ch->base, retry_cb, ch);
-    ch->full_ev = evtimer_new(ch->base, full_cb, ch);
+    ch->done_ev = event_new(ch->base, -1, 0, done_cb, ch);
+    ch->read_ev = event_new(ch->base, -1, 0, read_cb, ch);
     ch->wake_ev = event_new(ch->base, -1, 0, wake_cb, ch);
     ch->stop_ev = event_new(ch->base, -1, 0, stop_cb, ch);
     ch->reload_ev = event_new(ch->base, -1, 0, reload_cb, ch);
-    if (!ch->tick_ev || !ch->retry_ev || !ch->full_ev || !ch->wake_ev || !ch->stop_ev ||
+    if (!ch->tick_ev || !ch->retry_ev || !ch->done_ev || !ch->read_ev || !ch->wake_ev || !ch->stop_ev ||
         !ch->reload_ev)
         goto out;
     if (ch->cfg.listen) {
@@ -766,6 +775,13 @@ gg_err gg_channel_start(const gg_channel_cfg *cfg, gg_store *st, gg_channel **ou
     evtimer_add(ch->tick_ev, &hb);
     if (!ch->cfg.listen)
         evtimer_add(ch->retry_ev, &now);
+    e = gg_commit_init(ch);
+    if (e == GG_OK)
+        e = gg_commit_start(ch);
+    if (e != GG_OK) {
+        snprintf(err, sizeof err, "cannot create threads");
+        goto out;
+    }
     waker_attach(ch);
     ch->stats.state = GG_CHANNEL_RETRYING;
     if (pthread_create(&ch->thread, NULL, thread_main, ch) != 0) {

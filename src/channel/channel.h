@@ -62,7 +62,7 @@ typedef struct gg_channel_stats {
     int64_t refused_tls;      /* ... by the TLS handshake (version, CA, expiry, name) */
     int64_t refused_check;    /* ... by the peer check after the handshake */
     int64_t dropped;          /* xmit messages skipped: too big or no dest */
-    int64_t held;             /* inbound batches delayed because a queue was full */
+    int64_t held;             /* times inbound batches waited because a queue was full */
     int64_t seq_out_sent;     /* highest of our seqs sent on the current link */
     int64_t batches_out, batches_in; /* batches sent / committed and acknowledged */
     int64_t msgs_out, msgs_in;       /* messages acknowledged by the peer / committed */

@@ -6,6 +6,11 @@
  * batches, each acknowledged with the receiver's new mark once its store
  * transaction is durable; PING/PONG keep the link proven alive. The
  * numbered invariants are in docs/protocol.md ("Channel").
+ *
+ * Runs on the loop thread. Inbound batches are parsed here and handed to
+ * the committer thread (commit.c); gg_link_done sends the ACK when the
+ * committer reports them durable, in arrival order. Deleting what the peer
+ * acknowledged is the deleter thread's (gg_commit_delete_upto).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +42,9 @@ gg_err gg_link_start(gg_conn *c)
 {
     gg_channel *ch = c->ch;
     int64_t mark = 0;
+    /* After any commit of an earlier connection: the mark is final. */
+    c->gen = ++ch->next_gen;
+    gg_commit_open(ch, c->gen);
     gg_err e = gg_store_mark(ch->st, ch->peer_name, &mark);
     if (e != GG_OK)
         return e;
@@ -59,15 +67,12 @@ gg_err gg_link_start(gg_conn *c)
     return e;
 }
 
-/* on_hello - the peer's mark: everything up to it arrived, so delete it
- * and resume after it. */
+/* on_hello - the peer's mark: everything up to it arrived, so have it
+ * deleted and resume after it. */
 static gg_err on_hello(gg_conn *c, int64_t mark)
 {
     gg_channel *ch = c->ch;
-    gg_err e = gg_store_delete_upto(ch->st, GG_XMIT_QUEUE, mark);
-    if (e != GG_OK)
-        gg_warn(COMP, "msg=\"cannot delete delivered messages\" upto=%lld err=%s",
-                (long long)mark, gg_errname(e));
+    gg_commit_delete_upto(ch, mark);
     c->cursor = c->acked = mark;
     c->nin = c->head = 0;
     c->ph = PH_RUN;
@@ -145,6 +150,29 @@ out:
     return e;
 }
 
+/* want_read - ask the reader for the messages after the cursor; if a
+ * request is already out, ask again when it is back (xmit may have
+ * changed since it started). */
+static void want_read(gg_conn *c)
+{
+    gg_channel *ch = c->ch;
+    if (ch->rd_busy) {
+        ch->rd_again = 1;
+        return;
+    }
+    ch->rd_busy = 1;
+    ch->rd_again = 0;
+    gg_read_request(ch, c->gen, c->cursor, (size_t)ch->cfg.batch_max);
+}
+
+/* drop_pre - forget the messages read ahead. */
+static void drop_pre(gg_conn *c)
+{
+    gg_msgs_free(c->pre, c->npre);
+    c->pre = NULL;
+    c->npre = 0;
+}
+
 gg_err gg_link_pump(gg_conn *c)
 {
     gg_channel *ch = c->ch;
@@ -155,24 +183,49 @@ gg_err gg_link_pump(gg_conn *c)
             c->out_blocked = 1; /* gg_link_write_cb resumes */
             break;
         }
-        gg_msg **msgs = NULL;
-        size_t n = 0;
-        e = gg_store_browse(ch->st, GG_XMIT_QUEUE, c->cursor, (size_t)ch->cfg.batch_max,
-                            GG_CHAN_BATCH_BYTES, &msgs, &n);
-        if (e != GG_OK) {
-            /* The next tick or wake-up tries again. */
-            gg_warn(COMP, "msg=\"cannot read xmit queue\" err=%s", gg_errname(e));
-            e = GG_OK;
+        if (!c->pre) {
+            want_read(c); /* gg_link_read_done goes on */
             break;
         }
-        if (n == 0)
-            break;
-        e = send_batch(c, msgs, n);
-        gg_msgs_free(msgs, n);
+        e = send_batch(c, c->pre, c->npre);
+        drop_pre(c); /* what did not fit is read again after the cursor */
         if (e != GG_OK)
             break;
     }
     return e;
+}
+
+void gg_link_read_done(gg_channel *ch)
+{
+    uint64_t gen;
+    int64_t after;
+    gg_msg **msgs = NULL;
+    size_t n = 0;
+    gg_err e;
+    if (!gg_read_take(ch, &gen, &after, &msgs, &n, &e))
+        return;
+    ch->rd_busy = 0;
+    gg_conn *c = ch->active;
+    if (!c || c->ph != PH_RUN) {
+        gg_msgs_free(msgs, n);
+        return;
+    }
+    if (c->gen != gen || c->cursor != after || c->pre) {
+        gg_msgs_free(msgs, n); /* read for an earlier connection or cursor */
+    } else if (e != GG_OK) {
+        /* The next tick or wake-up tries again. */
+        gg_warn(COMP, "msg=\"cannot read xmit queue\" err=%s", gg_errname(e));
+        return;
+    } else if (n == 0) {
+        gg_msgs_free(msgs, n);
+        if (!ch->rd_again)
+            return; /* nothing to send until a wake-up */
+    } else {
+        c->pre = msgs;
+        c->npre = n;
+    }
+    if (gg_link_pump(c) != GG_OK)
+        gg_chan_close(c, "cannot send batch");
 }
 
 /* on_ack - the peer committed everything up to mark. */
@@ -194,139 +247,100 @@ static gg_err on_ack(gg_conn *c, int64_t mark, const char **why)
     ch->stats.seq_out_acked = mark;
     ch->stats.batches_in_flight = (int64_t)c->nin;
     pthread_mutex_unlock(&ch->mu);
-    gg_err e = gg_store_delete_upto(ch->st, GG_XMIT_QUEUE, mark);
-    if (e != GG_OK)
-        gg_warn(COMP, "msg=\"cannot delete acknowledged messages\" upto=%lld err=%s",
-                (long long)mark, gg_errname(e));
+    gg_commit_delete_upto(ch, mark);
     return gg_link_pump(c);
 }
 
-/* store_wait - a receive error that goes away by itself (queue limits,
- * disk full, busy): hold the batch and retry rather than drop the link. */
-static int store_wait(gg_err e)
-{
-    return e == GG_EFULL || e == GG_ENOSPC || e == GG_EBUSY;
-}
-
-/* commit_items - gg_store_receive the n items; when they do not fit, the
- * longest prefix of n/2, n/4, ... 1 items that does. *all tells whether
- * every item was committed; *mark is the new mark after any commit. */
-static gg_err commit_items(gg_channel *ch, const gg_store_item *si, size_t n, int64_t *mark,
-                           int *all)
-{
-    *all = 0;
-    gg_err e = gg_store_receive(ch->st, ch->peer_name, si, n, mark);
-    if (e == GG_OK)
-        *all = 1;
-    for (size_t k = n / 2; store_wait(e) && k >= 1; k /= 2)
-        e = gg_store_receive(ch->st, ch->peer_name, si, k, mark);
-    return e;
-}
-
-/* hold - keep the frame for a retry on full_ev, stop reading meanwhile. */
-static gg_err hold(gg_conn *c, const uint8_t *frame, size_t total, int64_t first_seq, size_t n)
-{
-    gg_channel *ch = c->ch;
-    if (!c->held) {
-        c->held = malloc(total);
-        if (!c->held)
-            return GG_ENOMEM;
-        memcpy(c->held, frame, total);
-        c->held_len = total;
-        c->full_ms = GG_CHAN_FULL_MIN_MS;
-        bufferevent_disable(c->bev, EV_READ);
-        GG_STAT(ch, held++);
-        gg_warn(COMP, "msg=\"queue full, holding batch\" peer=%s first_seq=%lld count=%zu",
-                ch->peer_name, (long long)first_seq, n);
-    } else if (c->full_ms < GG_CHAN_FULL_MAX_MS) {
-        c->full_ms *= 2;
-    }
-    struct timeval tv = { c->full_ms / 1000, (c->full_ms % 1000) * 1000 };
-    evtimer_add(ch->full_ev, &tv);
-    return GG_EFULL;
-}
-
-/* on_batch - commit an inbound batch (frame of total bytes) and ack it.
- * When it does not fit, commit and ack what does, hold the frame, stop
- * reading, arm full_ev and return GG_EFULL (not an error of the link);
- * the retry resubmits the whole frame and the store drops the items at or
- * below the mark. */
+/* on_batch - parse an inbound batch (frame of total bytes) and hand a copy
+ * to the committer; gg_link_done acknowledges it once durable. Reading
+ * stops while GG_CHAN_RX_JOBS batches or GG_CHAN_RX_BYTES await commit. */
 static gg_err on_batch(gg_conn *c, const uint8_t *frame, size_t total, const char **why)
 {
     gg_channel *ch = c->ch;
-    gg_frame_item *items = NULL;
-    gg_store_item *si = NULL;
-    size_t n = 0;
-    int type, all = 0;
+    int type;
     const uint8_t *body;
     size_t blen;
-    int64_t mark = -1;
-    gg_frame_head(frame, total, &type, &body, &blen);
-    gg_err e = gg_frame_get_batch(body, blen, &items, &n);
+    gg_rx_job *j = calloc(1, sizeof *j);
+    gg_err e = GG_ENOMEM;
+    *why = "out of memory";
+    if (!j)
+        goto out;
+    j->frame = malloc(total);
+    if (!j->frame)
+        goto out;
+    memcpy(j->frame, frame, total);
+    j->total = total;
+    j->gen = c->gen;
+    gg_frame_head(j->frame, total, &type, &body, &blen);
+    e = gg_frame_get_batch(body, blen, &j->items, &j->n);
     if (e != GG_OK) {
         *why = "malformed batch";
         goto out;
     }
-    si = calloc(n, sizeof *si);
-    if (!si) {
-        e = GG_ENOMEM;
-        *why = "out of memory";
-        goto out;
+    c->rx_jobs++;
+    c->rx_bytes += total;
+    gg_commit_submit(ch, j);
+    j = NULL;
+    if (c->rx_jobs >= GG_CHAN_RX_JOBS || c->rx_bytes >= GG_CHAN_RX_BYTES) {
+        c->rx_paused = 1;
+        bufferevent_disable(c->bev, EV_READ);
     }
-    /* Items at or below the mark are resends (or a held batch's committed
-     * prefix): the store would drop them, but left in they would also make
-     * a prefix that fits look like progress. */
-    size_t skip = 0;
-    while (skip < n && items[skip].seq <= c->mark_in)
-        skip++;
-    for (size_t i = 0; i < n; i++) {
-        si[i].seq = items[i].seq;
-        si[i].queue = items[i].dest;
-        si[i].expiry_ms = items[i].expiry_ms;
-        si[i].data = items[i].data;
-        si[i].len = items[i].len;
+out:
+    gg_rx_job_free(j);
+    return e;
+}
+
+void gg_link_done(gg_channel *ch)
+{
+    gg_rx_job *list = gg_commit_take_done(ch);
+    gg_conn *c = ch->active;
+    int64_t mark = -1;
+    gg_err fail = GG_OK;
+    while (list) {
+        gg_rx_job *j = list;
+        list = j->next;
+        if (c && c->ph == PH_RUN && j->gen == c->gen && fail == GG_OK) {
+            if (j->frame) {
+                c->rx_jobs--;
+                c->rx_bytes -= j->total;
+            }
+            if (j->err != GG_OK) {
+                fail = j->err;
+            } else {
+                mark = j->mark;
+                pthread_mutex_lock(&ch->mu);
+                ch->stats.seq_in = mark;
+                ch->stats.batches_in += j->frame != NULL;
+                ch->stats.msgs_in += (int64_t)j->fresh;
+                ch->stats.resends_dropped += (int64_t)j->skipped;
+                pthread_mutex_unlock(&ch->mu);
+            }
+        }
+        gg_rx_job_free(j);
     }
-    if (skip == n) {
-        mark = c->mark_in;
-        all = 1;
-    } else {
-        e = commit_items(ch, si + skip, n - skip, &mark, &all);
-    }
-    if (e != GG_OK && !store_wait(e)) {
-        gg_error(COMP, "msg=\"cannot store batch\" first_seq=%lld count=%zu err=%s",
-                 (long long)items[0].seq, n, gg_errname(e));
-        *why = "store refused batch";
-        goto out;
-    }
-    if (e == GG_OK) {
-        /* All or a prefix is durable: acknowledge it. */
-        size_t fresh = 0;
-        for (size_t i = skip; i < n && items[i].seq <= mark; i++)
-            fresh++;
+    if (!c || c->ph != PH_RUN)
+        return;
+    gg_err e = GG_OK;
+    if (mark >= 0) {
+        /* One ACK covers every batch committed up to mark. */
         c->mark_in = mark;
-        pthread_mutex_lock(&ch->mu);
-        ch->stats.seq_in = mark;
-        ch->stats.batches_in++;
-        ch->stats.msgs_in += (int64_t)fresh;
-        ch->stats.resends_dropped += (int64_t)skip;
-        pthread_mutex_unlock(&ch->mu);
         e = gg_frame_put_ack(&ch->out, mark);
         if (e == GG_OK)
             e = send_out(c);
-        if (e != GG_OK) {
-            *why = "cannot send ack";
-            goto out;
-        }
     }
-    if (!all) {
-        e = hold(c, frame, total, items[0].seq, n);
-        if (e == GG_ENOMEM)
-            *why = "out of memory";
+    if (fail != GG_OK || e != GG_OK) {
+        char reason[160];
+        snprintf(reason, sizeof reason, "%s (%s)",
+                 fail != GG_OK ? "store refused batch" : "cannot send ack",
+                 gg_errname(fail != GG_OK ? fail : e));
+        gg_chan_close(c, reason);
+        return;
     }
-out:
-    free(si);
-    free(items);
-    return e;
+    if (c->rx_paused && c->rx_jobs < GG_CHAN_RX_JOBS / 2 && c->rx_bytes < GG_CHAN_RX_BYTES / 2) {
+        c->rx_paused = 0;
+        bufferevent_enable(c->bev, EV_READ);
+        gg_link_read_cb(c->bev, c); /* frames that arrived meanwhile */
+    }
 }
 
 /* on_frame - dispatch one complete frame (total bytes at p). */
@@ -408,7 +422,7 @@ void gg_link_read_cb(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     const char *why = NULL;
     gg_err e = GG_OK;
-    while (!c->held) {
+    while (!c->rx_paused) {
         uint8_t hdr[GG_FRAME_HDR];
         size_t avail = evbuffer_get_length(in), total;
         if (avail < GG_FRAME_HDR)
@@ -429,8 +443,6 @@ void gg_link_read_cb(struct bufferevent *bev, void *arg)
         }
         e = on_frame(c, p, total, &why);
         evbuffer_drain(in, total);
-        if (e == GG_EFULL)
-            e = GG_OK; /* held: c->held ends the loop */
         if (e != GG_OK)
             break;
     }
@@ -459,31 +471,11 @@ gg_err gg_link_ping(gg_conn *c)
     return e;
 }
 
-void gg_link_retry_held(gg_conn *c)
-{
-    const char *why = NULL;
-    uint8_t *frame = c->held;
-    gg_err e = on_batch(c, frame, c->held_len, &why);
-    if (e == GG_EFULL)
-        return; /* still full: full_ev is armed again */
-    if (e != GG_OK) {
-        char reason[160];
-        snprintf(reason, sizeof reason, "%s (%s)", why ? why : "error", gg_errname(e));
-        gg_chan_close(c, reason);
-        return;
-    }
-    gg_info(COMP, "msg=\"held batch stored\" peer=%s", c->ch->peer_name);
-    free(c->held);
-    c->held = NULL;
-    c->held_len = 0;
-    bufferevent_enable(c->bev, EV_READ);
-    gg_link_read_cb(c->bev, c); /* frames that arrived while held */
-}
-
 void gg_link_free(gg_conn *c)
 {
+    if (c->gen)
+        gg_commit_cancel(c->ch, c->gen);
+    drop_pre(c);
     free(c->inflight);
-    free(c->held);
     c->inflight = NULL;
-    c->held = NULL;
 }

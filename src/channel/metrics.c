@@ -76,7 +76,7 @@ static void write_all(FILE *f, const gg_channel_stats *s)
          "destination.");
     value(f, "gridgate_channel_dropped_total", NULL, s->dropped);
     help(f, "gridgate_channel_held_total", "counter",
-         "Inbound batches held back because a local queue was full.");
+         "Times inbound batches were held back because a local queue was full.");
     value(f, "gridgate_channel_held_total", NULL, s->held);
     help(f, "gridgate_channel_reloads_total", "counter",
          "Certificate and key reloads (SIGHUP), by result.");

@@ -1,7 +1,8 @@
 /* test_channel.c - the site-to-site channel end to end, in one process: two
  * stores and two channels on 127.0.0.1 moving messages both ways once and
  * in order across restarts, refusing wrong peers, holding batches for a
- * full queue. Wire-level tests with a hand-driven peer are in
+ * full queue while the other direction flows, deleting acknowledged
+ * messages later without resending them. Wire-level tests with a hand-driven peer are in
  * test_channel_wire.c. */
 #include "chan_fixture.h"
 
@@ -231,6 +232,112 @@ static void test_full_queue_holds_batch_until_room(void **state)
     assert_int_equal(depth(f->sb, "requests"), 0);
 }
 
+static void test_full_queue_does_not_stop_the_other_direction(void **state)
+{
+    fix *f = *state;
+    gg_store_opts o = { .max_depth = 5, .backout_threshold = 5 };
+    gg_channel_cfg a = cfg_of(1, "portal", "utility", NULL);
+    gg_channel_cfg b = cfg_of(0, "utility", "portal", NULL);
+    a.batch_max = b.batch_max = 4;
+    a.window = b.window = 2;
+    gg_store_close(f->sb);
+    f->sb = open_store(f, "utility-small", &o);
+    put_n(f->sa, "requests", "p2u", 0, 12);
+    start_portal(f, &a);
+    start_utility(f, &b);
+    assert_true(wait_depth(f->sb, "requests", 5, 5000));
+    /* The utility holds requests for room, yet keeps reading the portal's
+     * ACKs, so its 300 replies (its xmit holds 5 at a time too, so each
+     * needs ACKs read meanwhile) all get through. */
+    for (int i = 0; i < 300; i++) {
+        char body[32];
+        int len = snprintf(body, sizeof body, "u2p-%06d", i);
+        gg_err e;
+        int t = 0;
+        while ((e = gg_store_put(f->sb, GG_XMIT_QUEUE, "replies", body, (size_t)len, 0,
+                                 NULL)) == GG_EFULL && t < 10000) {
+            sleep_ms(2);
+            t += 2;
+        }
+        assert_int_equal(e, GG_OK);
+    }
+    assert_true(wait_depth(f->sa, "replies", 300, 10000));
+    assert_int_equal(depth(f->sb, "requests"), 5);
+    assert_true(stats(f->cb).held >= 1);
+    drain_expect(f->sa, "replies", "u2p", 300);
+    /* Room again: the held requests follow, once each and in order. */
+    char want[64];
+    int got = 0;
+    for (int t = 0; got < 12 && t < 10000;) {
+        gg_msg *m = NULL;
+        if (gg_store_get(f->sb, "requests", 30000, &m) != GG_OK) {
+            sleep_ms(20);
+            t += 20;
+            continue;
+        }
+        int len = snprintf(want, sizeof want, "p2u-%06d", got);
+        assert_int_equal(m->len, (size_t)len);
+        assert_memory_equal(m->data, want, m->len);
+        assert_int_equal(gg_store_ack(f->sb, m->id), GG_OK);
+        gg_msg_free(m);
+        got++;
+    }
+    assert_int_equal(got, 12);
+    assert_true(wait_depth(f->sa, GG_XMIT_QUEUE, 0, 3000));
+}
+
+static void test_acknowledged_but_undeleted_messages_are_not_sent_again(void **state)
+{
+    fix *f = *state;
+    /* As after a crash between the peer's ACK and the deletion: 1..3 are
+     * still on the portal's xmit, and the utility committed them. */
+    put_n(f->sa, "requests", "p2u", 0, 3);
+    gg_store_item it[3];
+    char body[3][16];
+    memset(it, 0, sizeof it);
+    for (int i = 0; i < 3; i++) {
+        int len = snprintf(body[i], sizeof body[i], "p2u-%06d", i);
+        it[i].seq = i + 1;
+        it[i].queue = "requests";
+        it[i].data = body[i];
+        it[i].len = (size_t)len;
+    }
+    int64_t mark = 0;
+    assert_int_equal(gg_store_receive(f->sb, "portal", it, 3, &mark), GG_OK);
+    assert_int_equal(mark, 3);
+    put_n(f->sa, "requests", "p2u", 3, 2);
+    start_portal(f, NULL);
+    start_utility(f, NULL);
+    assert_true(wait_depth(f->sb, "requests", 5, 5000));
+    /* The HELLO mark has 1..3 deleted unsent; only 4..5 cross. */
+    assert_true(wait_depth(f->sa, GG_XMIT_QUEUE, 0, 3000));
+    sleep_ms(300);
+    drain_expect(f->sb, "requests", "p2u", 5);
+    gg_channel_stats a = stats(f->ca), b = stats(f->cb);
+    assert_int_equal(a.msgs_out, 2);
+    assert_int_equal(a.seq_out_acked, 5);
+    assert_int_equal(b.resends_dropped, 0);
+}
+
+static void test_acknowledged_messages_leave_xmit_by_stop(void **state)
+{
+    fix *f = *state;
+    gg_channel_cfg a = cfg_of(1, "portal", "utility", NULL);
+    a.batch_max = 1; /* one ACK per message */
+    put_n(f->sa, "requests", "p2u", 0, 200);
+    start_portal(f, &a);
+    start_utility(f, NULL);
+    assert_true(wait_depth(f->sb, "requests", 200, 10000));
+    for (int t = 0; t < 5000 && stats(f->ca).seq_out_acked < 200; t += 5)
+        sleep_ms(5);
+    assert_int_equal(stats(f->ca).seq_out_acked, 200);
+    /* Stopping right after the last ACK still deletes up to it. */
+    gg_channel_stop(f->ca);
+    f->ca = NULL;
+    assert_int_equal(depth(f->sa, GG_XMIT_QUEUE), 0);
+    drain_expect(f->sb, "requests", "p2u", 200);
+}
+
 static void test_message_without_dest_or_too_big_is_skipped(void **state)
 {
     fix *f = *state;
@@ -262,6 +369,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_config_is_refused_at_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_queue_holds_batch_until_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_message_without_dest_or_too_big_is_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_queue_does_not_stop_the_other_direction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acknowledged_but_undeleted_messages_are_not_sent_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acknowledged_messages_leave_xmit_by_stop, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
