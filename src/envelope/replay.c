@@ -17,6 +17,13 @@
  *     evicts a live one; at max_entries new ids are refused (GG_RV_FULL).
  *  4. GG_RV_FRESH is returned only after the row is durable
  *     (synchronous=FULL, WAL).
+ *
+ * Group check: concurrent gg_replay_check callers (the utility's workers)
+ * queue their item; whoever finds no check running takes the queue (up to
+ * GROUP_MAX items) and runs it as one gg_replay_check_batch, one
+ * transaction and one fsync, judged at the latest of the callers' clocks
+ * (they differ by the time spent queueing). Each caller gets its own
+ * verdict, or the batch's error. A lone caller runs at once.
  */
 #include "envelope/replay.h"
 
@@ -30,8 +37,22 @@
 #include <stdio.h>
 
 #define PRUNE_EVERY_MS 1000
+#define GROUP_MAX 64
+
+/* One queued gg_replay_check (on its caller's stack). */
+typedef struct rp_wait {
+    gg_replay_item it;
+    int64_t now_ms;
+    gg_err rc;
+    int done;
+    struct rp_wait *next;
+} rp_wait;
 
 struct gg_replay {
+    pthread_mutex_t gmu;     /* the group queue below */
+    pthread_cond_t gcv;
+    rp_wait *head, *tail;
+    int leading;             /* a group check is running */
     pthread_mutex_t mu;
     sqlite3 *db;
     sqlite3_stmt *find;
@@ -92,6 +113,8 @@ gg_err gg_replay_open(const gg_replay_cfg *cfg, gg_replay **out)
     if (r == NULL)
         return GG_ENOMEM;
     pthread_mutex_init(&r->mu, NULL);
+    pthread_mutex_init(&r->gmu, NULL);
+    pthread_cond_init(&r->gcv, NULL);
     r->window_ms = cfg->window_ms;
     r->skew_ms = cfg->skew_ms;
     r->max_entries = cfg->max_entries;
@@ -169,6 +192,8 @@ void gg_replay_close(gg_replay *r)
     sqlite3_finalize(r->set_horizon);
     sqlite3_close(r->db);
     pthread_mutex_destroy(&r->mu);
+    pthread_mutex_destroy(&r->gmu);
+    pthread_cond_destroy(&r->gcv);
     free(r);
 }
 
@@ -318,19 +343,68 @@ out:
     return rc;
 }
 
+/* lead - run up to GROUP_MAX queued checks as one batch and hand each
+ * caller its verdict. Called with gmu held and leading set; returns so. */
+static void lead(gg_replay *r)
+{
+    gg_replay_item items[GROUP_MAX];
+    rp_wait *taken[GROUP_MAX];
+    int64_t now = INT64_MIN;
+    size_t n = 0;
+    gg_err rc;
+
+    while (r->head != NULL && n < GROUP_MAX) {
+        rp_wait *w = r->head;
+
+        r->head = w->next;
+        taken[n] = w;
+        items[n] = w->it;
+        if (w->now_ms > now)
+            now = w->now_ms;
+        n++;
+    }
+    if (r->head == NULL)
+        r->tail = NULL;
+    pthread_mutex_unlock(&r->gmu);
+    rc = gg_replay_check_batch(r, items, n, now);
+    pthread_mutex_lock(&r->gmu);
+    for (size_t i = 0; i < n; i++) {
+        taken[i]->it.verdict = items[i].verdict;
+        taken[i]->rc = rc;
+        taken[i]->done = 1;
+    }
+}
+
 gg_err gg_replay_check(gg_replay *r, const uint8_t msg_id[16], int64_t created_ms,
                        int64_t local_id, int64_t now_ms, gg_replay_verdict *v)
 {
-    gg_replay_item it;
-    gg_err rc;
+    rp_wait w;
 
-    memcpy(it.msg_id, msg_id, sizeof it.msg_id);
-    it.created_ms = created_ms;
-    it.local_id = local_id;
-    rc = gg_replay_check_batch(r, &it, 1, now_ms);
-    if (rc == GG_OK)
-        *v = it.verdict;
-    return rc;
+    memset(&w, 0, sizeof w);
+    memcpy(w.it.msg_id, msg_id, sizeof w.it.msg_id);
+    w.it.created_ms = created_ms;
+    w.it.local_id = local_id;
+    w.now_ms = now_ms;
+    pthread_mutex_lock(&r->gmu);
+    if (r->tail != NULL)
+        r->tail->next = &w;
+    else
+        r->head = &w;
+    r->tail = &w;
+    while (!w.done) {
+        if (r->leading) {
+            pthread_cond_wait(&r->gcv, &r->gmu);
+            continue;
+        }
+        r->leading = 1;
+        lead(r);
+        r->leading = 0;
+        pthread_cond_broadcast(&r->gcv);
+    }
+    pthread_mutex_unlock(&r->gmu);
+    if (w.rc == GG_OK)
+        *v = w.it.verdict;
+    return w.rc;
 }
 
 int64_t gg_replay_count(gg_replay *r)

@@ -52,7 +52,9 @@ gg_err gg_replay_open_config(const struct gg_config *cfg, gg_replay **out);
 void gg_replay_close(gg_replay *r);
 
 /* gg_replay_check - decide on the envelope msg_id created at created_ms,
- * held in the local store under local_id, at wall-clock now_ms. GG_OK with
+ * held in the local store under local_id, at wall-clock now_ms. Calls made
+ * at the same time by several threads share one transaction and fsync
+ * (judged at the latest of their now_ms), each with its own verdict. GG_OK with
  * *v set; GG_EIO when the database fails (nothing recorded: the caller must
  * not process the message now, and may retry later). */
 gg_err gg_replay_check(gg_replay *r, const uint8_t msg_id[16], int64_t created_ms,

@@ -1,20 +1,21 @@
 /* test_replay_batch.c - gg_replay_check_batch: verdicts in one transaction,
- * replays inside a batch and across batches, limits, restart. */
+ * replays inside a batch and across batches, limits, restart; and
+ * concurrent gg_replay_check calls, which share transactions. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/log.h"
 #include "core/rand.h"
 #include "envelope/replay.h"
+#include "tmpdir.h"
 
 #define WIN 300000
 #define SKEW 30000
@@ -25,14 +26,6 @@ typedef struct fx {
     char path[600];
     gg_replay *r;
 } fx;
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
 
 static gg_replay *open_max(fx *f, int64_t max)
 {
@@ -45,15 +38,10 @@ static gg_replay *open_max(fx *f, int64_t max)
 
 static int setup(void **state)
 {
-    const char *base = getenv("GG_TEST_TMP");
     fx *f = calloc(1, sizeof *f);
 
     gg_log_set_level(GG_LOG_WARN);
-    if (!base)
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(f->dir, sizeof f->dir, "%s/replaybXXXXXX", base);
-    assert_non_null(mkdtemp(f->dir));
+    assert_non_null(gg_test_mkdtemp(f->dir, sizeof f->dir, "replayb"));
     snprintf(f->path, sizeof f->path, "%s/replay.db", f->dir);
     f->r = open_max(f, 1000);
     *state = f;
@@ -65,7 +53,7 @@ static int teardown(void **state)
     fx *f = *state;
 
     gg_replay_close(f->r);
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    gg_test_rmtree(f->dir);
     free(f);
     return 0;
 }
@@ -182,6 +170,112 @@ static void test_batch_fails_closed_at_the_limit(void **state)
     assert_int_equal(gg_replay_count(f->r), 1);
 }
 
+/* ---- concurrent gg_replay_check ------------------------------------- */
+
+#define COPIES 64
+#define THREADS 8
+#define PER_THREAD 150
+
+typedef struct conc {
+    gg_replay *r;
+    pthread_barrier_t *go;
+    int idx;
+    int n;                          /* ids to check */
+    int same;                       /* 1: every thread checks the one id */
+    int64_t local_base;             /* local store ids start here */
+    int fresh, replay, other, errors;
+} conc;
+
+/* conc_main - check n ids (or the shared one) after the barrier. */
+static void *conc_main(void *arg)
+{
+    conc *c = arg;
+
+    pthread_barrier_wait(c->go);
+    for (int i = 0; i < c->n; i++) {
+        uint8_t id[16] = { 0 };
+        gg_replay_verdict v;
+
+        if (!c->same) {
+            id[0] = (uint8_t)c->idx;
+            id[1] = (uint8_t)(i >> 8);
+            id[2] = (uint8_t)i;
+        }
+        if (gg_replay_check(c->r, id, T0, c->local_base + 1000 * (c->idx + 1) + i, T0, &v) !=
+            GG_OK)
+            c->errors++;
+        else if (v == GG_RV_FRESH)
+            c->fresh++;
+        else if (v == GG_RV_REPLAY)
+            c->replay++;
+        else
+            c->other++;
+    }
+    return NULL;
+}
+
+/* run_conc - nthreads threads of conc_main; the sums in *sum. */
+static void run_conc(gg_replay *r, int nthreads, int n, int same, int64_t local_base, conc *sum)
+{
+    pthread_t th[COPIES];
+    conc c[COPIES];
+    pthread_barrier_t go;
+
+    pthread_barrier_init(&go, NULL, (unsigned)nthreads);
+    memset(sum, 0, sizeof *sum);
+    for (int i = 0; i < nthreads; i++) {
+        c[i] = (conc){ .r = r, .go = &go, .idx = i, .n = n, .same = same,
+                       .local_base = local_base };
+        assert_int_equal(pthread_create(&th[i], NULL, conc_main, &c[i]), 0);
+    }
+    for (int i = 0; i < nthreads; i++) {
+        pthread_join(th[i], NULL);
+        sum->fresh += c[i].fresh;
+        sum->replay += c[i].replay;
+        sum->other += c[i].other;
+        sum->errors += c[i].errors;
+    }
+    pthread_barrier_destroy(&go);
+}
+
+/* 64 copies of one envelope at once (the negative matrix's flood): one is
+ * fresh, every other copy a replay, whichever checks group together. */
+static void test_concurrent_copies_of_one_id_give_one_fresh(void **state)
+{
+    fx *f = *state;
+    conc sum;
+
+    run_conc(f->r, COPIES, 1, 1, 0, &sum);
+    assert_int_equal(sum.errors, 0);
+    assert_int_equal(sum.fresh, 1);
+    assert_int_equal(sum.replay, COPIES - 1);
+    assert_int_equal(sum.other, 0);
+    assert_int_equal(gg_replay_count(f->r), 1);
+}
+
+/* Concurrent checks of distinct ids, grouped into shared transactions:
+ * each is fresh once, all durable (replays after a reopen). */
+static void test_concurrent_checks_are_each_judged_and_durable(void **state)
+{
+    fx *f = *state;
+    conc sum;
+
+    gg_replay_close(f->r);
+    f->r = open_max(f, 100000);
+    run_conc(f->r, THREADS, PER_THREAD, 0, 0, &sum);
+    assert_int_equal(sum.errors, 0);
+    assert_int_equal(sum.fresh, THREADS * PER_THREAD);
+    assert_int_equal(sum.replay + sum.other, 0);
+    assert_int_equal(gg_replay_count(f->r), THREADS * PER_THREAD);
+    gg_replay_close(f->r);
+    f->r = open_max(f, 100000);
+    /* the same envelopes again under other local store ids: replays */
+    run_conc(f->r, THREADS, PER_THREAD, 0, 1000000, &sum);
+    assert_int_equal(sum.errors, 0);
+    assert_int_equal(sum.fresh, 0);
+    assert_int_equal(sum.replay, THREADS * PER_THREAD);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +284,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay_across_batches_and_restart_is_refused,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_fails_closed_at_the_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_copies_of_one_id_give_one_fresh, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_checks_are_each_judged_and_durable, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
