@@ -207,8 +207,8 @@ out:
     return rc == GG_ENOMEM ? rc : (rc == GG_OK ? GG_OK : GG_ECRYPTO);
 }
 
-gg_err env_derive(const gg_env_keys *k, const uint8_t msg_id[16], const char *sender,
-                  const char *receiver, uint8_t key[ENV_KEY_MAX])
+gg_err env_derive(const gg_env_keys *k, const uint8_t secret[32], const uint8_t msg_id[16],
+                  const char *sender, const char *receiver, uint8_t key[ENV_KEY_MAX])
 {
     uint8_t info[32 + 2 * GG_ENV_NAME_MAX + 2];
     size_t ilen, pl = strlen(k->s->info), sl = strlen(sender), rl = strlen(receiver);
@@ -227,8 +227,7 @@ gg_err env_derive(const gg_env_keys *k, const uint8_t msg_id[16], const char *se
     memcpy(info + ilen, receiver, rl);
     ilen += rl;
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)k->s->digest, 0);
-    params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)k->shared,
-                                                  sizeof k->shared);
+    params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, 32);
     params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)msg_id, 16);
     params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, ilen);
     params[4] = OSSL_PARAM_construct_end();

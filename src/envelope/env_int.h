@@ -91,6 +91,9 @@ struct gg_env_keys {
     uint32_t peer_key_id;
     uint32_t peer_prev_key_id;
     uint8_t shared[32];         /* static-static agreement of our kem and peer kem */
+    uint8_t shared_prev[32];    /* kem rotation: our previous kem key with the peer's */
+    int has_shared_prev;
+    int64_t kem_prev_until_ms;  /* shared_prev is tried before this (open only) */
     EVP_CIPHER *cipher;         /* fetched once */
     EVP_KDF *hkdf;              /* fetched once */
     EVP_MAC *hmac;              /* gm: fetched once */
@@ -127,9 +130,10 @@ gg_err env_sign(const gg_env_keys *k, const uint8_t *tbs, size_t n, uint8_t *sig
 gg_err env_verify(const gg_env_keys *k, EVP_PKEY *pk, const uint8_t *tbs, size_t n,
                   const uint8_t *sig, size_t siglen);
 
-/* env_derive - the per-message key material (s->key_len bytes). */
-gg_err env_derive(const gg_env_keys *k, const uint8_t msg_id[16], const char *sender,
-                  const char *receiver, uint8_t key[ENV_KEY_MAX]);
+/* env_derive - the per-message key material (s->key_len bytes) from the
+ * static shared secret `secret` (k->shared, or k->shared_prev). */
+gg_err env_derive(const gg_env_keys *k, const uint8_t secret[32], const uint8_t msg_id[16],
+                  const char *sender, const char *receiver, uint8_t key[ENV_KEY_MAX]);
 
 /* env_encrypt - pt (len) to out (len) and tag (s->tag_len), binding aad. */
 gg_err env_encrypt(const gg_env_keys *k, const uint8_t *key, const uint8_t *nonce,

@@ -202,24 +202,87 @@ gg_err gg_env_keys_add_prev(gg_env_keys *k, const char *path, int64_t until_ms, 
     return GG_OK;
 }
 
+gg_err gg_env_keys_add_kem_prev(gg_env_keys *k, const char *kem_key, const char *peer_kem_pub,
+                                int64_t until_ms, char *err, size_t errsz)
+{
+    EVP_PKEY *prev = NULL, *peer = NULL;
+    uint8_t secret[32];
+    gg_err rc;
+
+    rc = load_pem("security.kem_key_prev", kem_key, 1, k->s->kem_type, &prev, err, errsz);
+    if (rc == GG_OK)
+        rc = load_pem("security.peer_kem_pub_prev", peer_kem_pub, 0, k->s->kem_type, &peer, err,
+                      errsz);
+    if (rc == GG_OK && env_agree(k->s, prev, peer, secret) != GG_OK) {
+        seterr(err, errsz, "security.kem_key_prev: key agreement failed");
+        rc = GG_ECONFIG;
+    }
+    if (rc == GG_OK && CRYPTO_memcmp(secret, k->shared, sizeof secret) == 0) {
+        seterr(err, errsz, "security.kem_key_prev, peer_kem_pub_prev: the same pair as "
+               "kem_key and peer_kem_pub");
+        rc = GG_ECONFIG;
+    }
+    if (rc == GG_OK) {
+        memcpy(k->shared_prev, secret, sizeof secret);
+        k->has_shared_prev = 1;
+        k->kem_prev_until_ms = until_ms;
+        gg_info("envelope", "msg=\"previous kem key accepted\" until_ms=%lld",
+                (long long)until_ms);
+    }
+    OPENSSL_cleanse(secret, sizeof secret);
+    EVP_PKEY_free(prev);
+    EVP_PKEY_free(peer);
+    ERR_clear_error();
+    return rc;
+}
+
+/* parse_until - "YYYY-MM-DDTHH:MM:SSZ" (config key name) into *ms. */
+static gg_err parse_until(const char *until, const char *name, const char *with, int64_t *ms,
+                          char *err, size_t errsz)
+{
+    struct tm tm;
+    const char *end;
+
+    memset(&tm, 0, sizeof tm);
+    end = until != NULL ? strptime(until, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
+    if (end == NULL || *end != '\0') {
+        seterr(err, errsz, "%s: must be set as YYYY-MM-DDTHH:MM:SSZ with %s", name, with);
+        return GG_ECONFIG;
+    }
+    *ms = (int64_t)timegm(&tm) * 1000;
+    return GG_OK;
+}
+
 gg_err gg_env_keys_rotation_config(gg_env_keys *k, const gg_config *cfg, char *err,
                                    size_t errsz)
 {
     const char *path = gg_config_str(cfg, "security.peer_sign_pub_prev");
-    const char *until = gg_config_str(cfg, "security.peer_prev_until");
-    struct tm tm;
-    const char *end;
+    const char *kem = gg_config_str(cfg, "security.kem_key_prev");
+    const char *peer_kem = gg_config_str(cfg, "security.peer_kem_pub_prev");
+    int64_t until = 0;
+    gg_err rc = GG_OK;
 
-    if (path == NULL || path[0] == '\0')
-        return GG_OK;
-    memset(&tm, 0, sizeof tm);
-    end = until != NULL ? strptime(until, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
-    if (end == NULL || *end != '\0') {
-        seterr(err, errsz, "security.peer_prev_until: must be set as YYYY-MM-DDTHH:MM:SSZ "
-               "with security.peer_sign_pub_prev");
-        return GG_ECONFIG;
+    if (path != NULL && path[0] != '\0') {
+        rc = parse_until(gg_config_str(cfg, "security.peer_prev_until"),
+                         "security.peer_prev_until", "security.peer_sign_pub_prev", &until, err,
+                         errsz);
+        if (rc == GG_OK)
+            rc = gg_env_keys_add_prev(k, path, until, err, errsz);
     }
-    return gg_env_keys_add_prev(k, path, (int64_t)timegm(&tm) * 1000, err, errsz);
+    if (rc == GG_OK && ((kem != NULL && kem[0] != '\0') ||
+                        (peer_kem != NULL && peer_kem[0] != '\0'))) {
+        rc = parse_until(gg_config_str(cfg, "security.kem_prev_until"),
+                         "security.kem_prev_until",
+                         "security.kem_key_prev or security.peer_kem_pub_prev", &until, err,
+                         errsz);
+        if (kem == NULL || kem[0] == '\0')
+            kem = gg_config_str(cfg, "security.kem_key");
+        if (peer_kem == NULL || peer_kem[0] == '\0')
+            peer_kem = gg_config_str(cfg, "security.peer_kem_pub");
+        if (rc == GG_OK)
+            rc = gg_env_keys_add_kem_prev(k, kem, peer_kem, until, err, errsz);
+    }
+    return rc;
 }
 
 void gg_env_keys_free(gg_env_keys *k)
@@ -234,6 +297,7 @@ void gg_env_keys_free(gg_env_keys *k)
     EVP_MD_free(k->md);
     EVP_MAC_free(k->hmac);
     OPENSSL_cleanse(k->shared, sizeof k->shared);
+    OPENSSL_cleanse(k->shared_prev, sizeof k->shared_prev);
     env_shared_free(k);
     free(k);
 }

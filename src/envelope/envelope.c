@@ -368,7 +368,7 @@ static gg_err seal_body(const gg_env_keys *k, const gg_env_hdr *hdr, const void 
     gg_buf_append(out, hdr->req_hash, GG_ENV_HASH_LEN);
     hdr_len = out->len - start;
 
-    rc = env_derive(k, hdr->msg_id, sender, hdr->receiver, key);
+    rc = env_derive(k, k->shared, hdr->msg_id, sender, hdr->receiver, key);
     if (rc != GG_OK)
         goto out;
     if (fixed_nonce != NULL)
@@ -701,7 +701,7 @@ gg_err gg_env_open(const gg_env_keys *k, const void *in, size_t len, gg_env_hdr 
         gg_debug("envelope", "msg=\"rejected\" reason=receiver receiver=%s", v.hdr.receiver);
         return GG_EDENIED;
     }
-    rc = env_derive(k, v.hdr.msg_id, v.hdr.sender, v.hdr.receiver, key);
+    rc = env_derive(k, k->shared, v.hdr.msg_id, v.hdr.sender, v.hdr.receiver, key);
     if (rc != GG_OK)
         goto out;
     plen = v.ct_len - s->tag_len;
@@ -711,6 +711,15 @@ gg_err gg_env_open(const gg_env_keys *k, const void *in, size_t len, gg_env_hdr 
         goto out;
     }
     rc = env_decrypt(k, key, v.nonce, in, v.hdr_len, v.ct, plen, plain, v.ct + plen);
+    /* kem rotation: a sender that still encrypts for our previous kem key
+     * is accepted until the overlap ends (the tag decides which key). */
+    if (rc == GG_ECRYPTO && k->has_shared_prev && gg_now_ms() < k->kem_prev_until_ms) {
+        rc = env_derive(k, k->shared_prev, v.hdr.msg_id, v.hdr.sender, v.hdr.receiver, key);
+        if (rc == GG_OK)
+            rc = env_decrypt(k, key, v.nonce, in, v.hdr_len, v.ct, plen, plain, v.ct + plen);
+        if (rc == GG_OK)
+            gg_debug("envelope", "msg=\"opened with the previous kem key\"");
+    }
     if (rc != GG_OK) {
         gg_debug("envelope", "msg=\"rejected\" reason=tag");
         goto out;

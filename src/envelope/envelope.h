@@ -78,9 +78,24 @@ void gg_env_keys_free(gg_env_keys *k);
 gg_err gg_env_keys_add_prev(gg_env_keys *k, const char *path, int64_t until_ms, char *err,
                             size_t errsz);
 
-/* gg_env_keys_rotation_config - gg_env_keys_add_prev from the config:
- * security.peer_sign_pub_prev (nothing to do if unset) accepted until
- * security.peer_prev_until ("YYYY-MM-DDTHH:MM:SSZ", required with it). */
+/* gg_env_keys_add_kem_prev - kem key rotation: also open envelopes
+ * encrypted under the secret agreed between another pair of kem keys, our
+ * private kem_key and the peer's public peer_kem_pub (PEM files; one of
+ * them is normally the current one), while gg_now_ms() < until_ms. Seals
+ * keep the current pair. docs/protocol.md "Keys and rotation" gives the
+ * order of steps. Call right after gg_env_keys_load, before k is shared.
+ * GG_ECONFIG with a reason in err if a file is not a key of the suite or
+ * the pair gives the current secret. */
+gg_err gg_env_keys_add_kem_prev(gg_env_keys *k, const char *kem_key, const char *peer_kem_pub,
+                                int64_t until_ms, char *err, size_t errsz);
+
+/* gg_env_keys_rotation_config - gg_env_keys_add_prev and
+ * gg_env_keys_add_kem_prev from the config (each only if configured):
+ * security.peer_sign_pub_prev accepted until security.peer_prev_until, and
+ * the pair security.kem_key_prev (default kem_key) and
+ * security.peer_kem_pub_prev (default peer_kem_pub), when either is set,
+ * until security.kem_prev_until ("YYYY-MM-DDTHH:MM:SSZ", each time required
+ * with its keys). */
 struct gg_config;
 gg_err gg_env_keys_rotation_config(gg_env_keys *k, const struct gg_config *cfg, char *err,
                                    size_t errsz);

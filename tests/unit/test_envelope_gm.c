@@ -271,6 +271,78 @@ static void test_previous_peer_key_is_accepted_only_until_the_overlap_ends(void 
     gg_env_keys_free(old_portal);
 }
 
+/* The utility rotated its kem key; the portal still encrypts for the old
+ * one. With the old kem key as kem_key_prev, the utility opens such
+ * envelopes until the overlap ends, and the new key's envelopes all along. */
+static void test_previous_kem_key_opens_only_until_the_overlap_ends(void **state)
+{
+    fx *f = *state;
+    gg_env_keys *stale_portal = NULL;
+    gg_env_hdr h = request(), got;
+    gg_buf b = GG_BUF_INIT(0);
+    uint8_t *pt = NULL;
+    size_t ptlen;
+    char sk[700], kk[700], ps[700], pk[700], prev[700], peer[700], err[256];
+
+    snprintf(sk, sizeof sk, "%s/portal.sign.key", f->dir);
+    snprintf(kk, sizeof kk, "%s/portal.kem.key", f->dir);
+    snprintf(ps, sizeof ps, "%s/utility.sign.pub", f->dir);
+    snprintf(pk, sizeof pk, "%s/utility.kem.pub", f->old);   /* the utility's old kem key */
+    gg_env_keys_cfg sc = { "gm", "portal", sk, kk, ps, pk };
+    assert_int_equal(gg_env_keys_load(&sc, &stale_portal, err, sizeof err), GG_OK);
+    assert_int_equal(gg_env_seal(stale_portal, &h, payload, strlen(payload), &b), GG_OK);
+    /* without the overlap: the tag does not check */
+    assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_ECRYPTO);
+    assert_null(pt);
+    snprintf(prev, sizeof prev, "%s/utility.kem.key", f->old);
+    snprintf(peer, sizeof peer, "%s/portal.kem.pub", f->dir);
+    assert_int_equal(gg_env_keys_add_kem_prev(f->utility, prev, peer, gg_now_ms() + 60000, err,
+                                              sizeof err), GG_OK);
+    assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_OK);
+    assert_int_equal(ptlen, strlen(payload));
+    assert_memory_equal(pt, payload, ptlen);
+    free(pt);
+    pt = NULL;
+    /* the current kem key opens meanwhile */
+    gg_buf_reset(&b);
+    h = request();
+    assert_int_equal(gg_env_seal(f->portal, &h, payload, strlen(payload), &b), GG_OK);
+    assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_OK);
+    free(pt);
+    pt = NULL;
+    /* after the overlap the old kem key's envelopes are refused */
+    gg_buf_reset(&b);
+    h = request();
+    assert_int_equal(gg_env_seal(stale_portal, &h, payload, strlen(payload), &b), GG_OK);
+    gg_clock_set_offset_ms(120000);
+    assert_int_equal(gg_env_open(f->utility, b.data, b.len, &got, &pt, &ptlen), GG_ECRYPTO);
+    gg_clock_set_offset_ms(0);
+    assert_null(pt);
+    /* the current kem key as the previous one, or a missing file: refused */
+    snprintf(prev, sizeof prev, "%s/utility.kem.key", f->dir);
+    assert_int_equal(gg_env_keys_add_kem_prev(f->utility, prev, peer, 1, err, sizeof err),
+                     GG_ECONFIG);
+    snprintf(prev, sizeof prev, "%s/utility.kem.missing", f->old);
+    assert_int_equal(gg_env_keys_add_kem_prev(f->utility, prev, peer, 1, err, sizeof err),
+                     GG_ECONFIG);
+    /* step 1 of the procedure: the portal, still sealing for the old key,
+     * opens what the utility seals with its new one once it holds the new
+     * public key as peer_kem_pub_prev */
+    gg_buf_reset(&b);
+    h = request();
+    snprintf(h.receiver, sizeof h.receiver, "portal");
+    assert_int_equal(gg_env_seal(f->utility, &h, payload, strlen(payload), &b), GG_OK);
+    assert_int_equal(gg_env_open(stale_portal, b.data, b.len, &got, &pt, &ptlen), GG_ECRYPTO);
+    snprintf(prev, sizeof prev, "%s/portal.kem.key", f->dir);
+    snprintf(peer, sizeof peer, "%s/utility.kem.pub", f->dir);
+    assert_int_equal(gg_env_keys_add_kem_prev(stale_portal, prev, peer, gg_now_ms() + 60000,
+                                              err, sizeof err), GG_OK);
+    assert_int_equal(gg_env_open(stale_portal, b.data, b.len, &got, &pt, &ptlen), GG_OK);
+    free(pt);
+    gg_buf_free(&b);
+    gg_env_keys_free(stale_portal);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +352,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gm_every_flipped_byte_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_intl_keys_cannot_open_gm_and_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_hash_is_sm3_of_the_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_previous_kem_key_opens_only_until_the_overlap_ends,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_previous_peer_key_is_accepted_only_until_the_overlap_ends, setup, teardown),
     };
