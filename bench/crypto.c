@@ -19,14 +19,12 @@
  *   crypto suite=S seal_per_s=… open_per_s=… rr_secure_over_plain=…
  * Usage: bench_crypto [--secs S] [--micro S] [--conc N] [--responders N]
  */
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,6 +37,7 @@
 #include "envelope/replay.h"
 #include "pki/pki.h"
 #include "store/store.h"
+#include "site.h"
 
 #define MSG_BYTES 1024
 #define MAX_CONC 64
@@ -298,29 +297,9 @@ static void *echo_main(void *arg)
     return NULL;
 }
 
-static gg_channel_cfg chan_cfg(int listen, const char *me, const char *peer, char *addr,
-                               char paths[3][400])
-{
-    gg_channel_cfg c;
-
-    memset(&c, 0, sizeof c);
-    c.listen = listen;
-    c.address = addr;
-    c.local_name = me;
-    c.peer_name = peer;
-    c.allow = "127.0.0.1/32";
-    snprintf(paths[0], 400, "%s/intl/ca.crt", g_dir);
-    snprintf(paths[1], 400, "%s/intl/%s.crt", g_dir, me);
-    snprintf(paths[2], 400, "%s/intl/%s.key", g_dir, me);
-    c.ca_file = paths[0];
-    c.cert_file = paths[1];
-    c.key_file = paths[2];
-    return c;
-}
-
 static int utility_main(int responders)
 {
-    char path[400], addr[64], paths[3][400];
+    char path[400], pki[400];
     gg_store *st = NULL;
     gg_channel *ch = NULL;
     pthread_t th[64];
@@ -332,15 +311,13 @@ static int utility_main(int responders)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     snprintf(path, sizeof path, "%s/utility-%s-%d.db", g_dir, g_suite, g_secure);
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", g_port);
+    snprintf(pki, sizeof pki, "%s/intl", g_dir);
     ec.k = keys_of(g_suite, "utility", "portal");
     ec.rp = replay_of("utility-replay");
-    if (ec.k == NULL || ec.rp == NULL || gg_store_open(path, NULL, &st) != GG_OK)
+    if (ec.k == NULL || ec.rp == NULL ||
+        bench_site_start(path, 1, pki, "utility", "portal", g_port, &st, &ch) != GG_OK)
         return 1;
     ec.st = st;
-    gg_channel_cfg c = chan_cfg(1, "utility", "portal", addr, paths);
-    if (gg_channel_start(&c, st, &ch) != GG_OK)
-        return 1;
     for (int i = 0; i < responders; i++)
         pthread_create(&th[i], NULL, echo_main, &ec);
     sigwait(&set, &sig);
@@ -435,27 +412,10 @@ static void *requester_main(void *arg)
     return NULL;
 }
 
-static int free_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
-
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
-        port = ntohs(sa.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
 /* rr - one round-trip run (security g_secure); round trips per second. */
 static double rr(int conc, double secs, int responders, int64_t *errors)
 {
-    char path[400], addr[64], paths[3][400];
+    char path[400], pki[400];
     gg_store *st = NULL;
     gg_channel *ch = NULL;
     req_ctx rc[MAX_CONC];
@@ -467,27 +427,18 @@ static double rr(int conc, double secs, int responders, int64_t *errors)
 
     *errors = 0;
     atomic_store(&g_stop, 0);
-    g_port = free_port();
+    g_port = bench_free_port();
     child = fork();
     if (child == 0)
         _exit(utility_main(responders));
     snprintf(path, sizeof path, "%s/portal-%s-%d.db", g_dir, g_suite, g_secure);
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", g_port);
+    snprintf(pki, sizeof pki, "%s/intl", g_dir);
     k = keys_of(g_suite, "portal", "utility");
     rp = replay_of("portal-replay");
-    if (k == NULL || rp == NULL || gg_store_open(path, NULL, &st) != GG_OK)
+    if (k == NULL || rp == NULL ||
+        bench_site_start(path, 0, pki, "portal", "utility", g_port, &st, &ch) != GG_OK)
         goto out;
-    gg_channel_cfg c = chan_cfg(0, "portal", "utility", addr, paths);
-    if (gg_channel_start(&c, st, &ch) != GG_OK)
-        goto out;
-    for (int t = 0; t < 200; t++) {
-        gg_channel_stats s;
-
-        gg_channel_get_stats(ch, &s);
-        if (s.state == GG_CHANNEL_RUNNING)
-            break;
-        usleep(100000);
-    }
+    bench_wait_running(ch, 20000);
     memset(rc, 0, sizeof rc);
     g_from = gg_mono_us() + WARMUP_US;
     g_to = g_from + (int64_t)(secs * 1e6);

@@ -18,19 +18,18 @@
  * Usage: bench_rr [--amqp-port P] [--secs S] [--responders N] [--only C]
  * (--only: that one concurrency, gridgate only, for quick A/B runs).
  */
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "rr.h"
+#include "site.h"
 #include "channel/channel.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -106,30 +105,11 @@ static void *echo_main(void *arg)
     return NULL;
 }
 
-static gg_channel_cfg chan_cfg(int listen, const char *me, const char *peer, char *addr,
-                               char paths[3][300])
-{
-    gg_channel_cfg c;
-    memset(&c, 0, sizeof c);
-    c.listen = listen;
-    c.address = addr;
-    c.local_name = me;
-    c.peer_name = peer;
-    c.allow = "127.0.0.1/32";
-    snprintf(paths[0], 300, "%s/pki/ca.crt", g_dir);
-    snprintf(paths[1], 300, "%s/pki/%s.crt", g_dir, me);
-    snprintf(paths[2], 300, "%s/pki/%s.key", g_dir, me);
-    c.ca_file = paths[0];
-    c.cert_file = paths[1];
-    c.key_file = paths[2];
-    return c;
-}
-
 /* utility_main - the child: store, listening channel, echo responders,
  * until SIGTERM. */
 static int utility_main(int responders)
 {
-    char path[300], addr[64], paths[3][300];
+    char path[300], pki[300];
     gg_store *st = NULL;
     gg_channel *ch = NULL;
     sigset_t set;
@@ -140,11 +120,8 @@ static int utility_main(int responders)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     snprintf(path, sizeof path, "%s/utility.db", g_dir);
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", g_port);
-    if (gg_store_open(path, NULL, &st) != GG_OK)
-        return 1;
-    gg_channel_cfg c = chan_cfg(1, "utility", "portal", addr, paths);
-    if (gg_channel_start(&c, st, &ch) != GG_OK)
+    snprintf(pki, sizeof pki, "%s/pki", g_dir);
+    if (bench_site_start(path, 1, pki, "utility", "portal", g_port, &st, &ch) != GG_OK)
         return 1;
     ec.st = st;
     for (int i = 0; i < responders; i++)
@@ -242,23 +219,6 @@ static int run_gridgate(gg_store *st, int conc, double secs, rr_result *out)
     return 0;
 }
 
-/* free_port - a free TCP port on 127.0.0.1. */
-static int free_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
-        port = ntohs(sa.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
 static void print_line(const char *sys, int conc, const rr_result *r)
 {
     printf("rr system=%s concurrency=%d rt_per_s=%.0f p50_us=%lld p99_us=%lld round_trips=%lld "
@@ -273,7 +233,7 @@ int main(int argc, char **argv)
     double secs = 5;
     int concs[] = { 1, 16, 64 };
     rr_result g[3], a[3];
-    char path[300], addr[64], paths[3][300];
+    char path[300], pki[300];
     gg_store *st = NULL;
     gg_channel *ch = NULL;
     memset(g, 0, sizeof g);
@@ -305,24 +265,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_rr: pki init failed\n");
         return 1;
     }
-    g_port = free_port();
+    g_port = bench_free_port();
     pid_t child = fork();
     if (child == 0)
         _exit(utility_main(responders));
     snprintf(path, sizeof path, "%s/portal.db", g_dir);
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", g_port);
-    if (gg_store_open(path, NULL, &st) != GG_OK)
+    snprintf(pki, sizeof pki, "%s/pki", g_dir);
+    if (bench_site_start(path, 0, pki, "portal", "utility", g_port, &st, &ch) != GG_OK)
         goto out;
-    gg_channel_cfg c = chan_cfg(0, "portal", "utility", addr, paths);
-    if (gg_channel_start(&c, st, &ch) != GG_OK)
-        goto out;
-    for (int t = 0; t < 200; t++) {
-        gg_channel_stats s;
-        gg_channel_get_stats(ch, &s);
-        if (s.state == GG_CHANNEL_RUNNING)
-            break;
-        usleep(100000);
-    }
+    bench_wait_running(ch, 20000);
     printf("rr payload_bytes=%d secs=%.1f responders=%d dir=%s\n", RR_MSG_BYTES, secs,
            responders, g_dir);
     for (int i = 0; i < 3; i++) {
