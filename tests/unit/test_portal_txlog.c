@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
 #include "core/log.h"
 #include "portal/txlog.h"
 
@@ -25,15 +26,10 @@ typedef struct fx {
 
 static int setup(void **state)
 {
-    const char *base = getenv("GG_TEST_TMP");
     fx *f = calloc(1, sizeof *f);
 
     gg_log_set_level(GG_LOG_ERROR);
-    if (base == NULL)
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(f->dir, sizeof f->dir, "%s/txlogXXXXXX", base);
-    assert_non_null(mkdtemp(f->dir));
+    assert_non_null(gg_test_mkdtemp(f->dir, sizeof f->dir, "txlog"));
     snprintf(f->path, sizeof f->path, "%s/tx.db", f->dir);
     *state = f;
     return 0;
@@ -42,14 +38,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    char p[700];
 
-    unlink(f->path);
-    snprintf(p, sizeof p, "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", f->path);
-    unlink(p);
-    rmdir(f->dir);
+    gg_test_rmtree(f->dir);
     free(f);
     return 0;
 }

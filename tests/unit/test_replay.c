@@ -6,12 +6,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "tmpdir.h"
 #include "core/log.h"
 #include "core/rand.h"
 #include "envelope/replay.h"
@@ -26,14 +26,6 @@ typedef struct fx {
     gg_replay *r;
 } fx;
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static gg_replay *open_max(fx *f, int64_t max)
 {
     gg_replay_cfg c = { f->path, WIN, SKEW, max };
@@ -45,15 +37,10 @@ static gg_replay *open_max(fx *f, int64_t max)
 
 static int setup(void **state)
 {
-    const char *base = getenv("GG_TEST_TMP");
     fx *f = calloc(1, sizeof *f);
 
     gg_log_set_level(GG_LOG_WARN);
-    if (!base)
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(f->dir, sizeof f->dir, "%s/replayXXXXXX", base);
-    assert_non_null(mkdtemp(f->dir));
+    assert_non_null(gg_test_mkdtemp(f->dir, sizeof f->dir, "replay"));
     snprintf(f->path, sizeof f->path, "%s/replay.db", f->dir);
     f->r = open_max(f, 1000);
     *state = f;
@@ -65,7 +52,7 @@ static int teardown(void **state)
     fx *f = *state;
 
     gg_replay_close(f->r);
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    gg_test_rmtree(f->dir);
     free(f);
     return 0;
 }

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "tmpdir.h"
 #include "core/clock.h"
 #include "store/store.h"
 
@@ -27,12 +28,7 @@ typedef struct fix {
 /* make_dir - a fresh directory under $GG_TEST_TMP (or /tmp). */
 static void make_dir(fix *f)
 {
-    const char *base = getenv("GG_TEST_TMP");
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(f->dir, sizeof f->dir, "%s/store-XXXXXX", base);
-    assert_non_null(mkdtemp(f->dir));
+    assert_non_null(gg_test_mkdtemp(f->dir, sizeof f->dir, "store-"));
     snprintf(f->path, sizeof f->path, "%s/store.db", f->dir);
 }
 
@@ -54,16 +50,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fix *f = *state;
-    const char *sfx[] = { "", "-wal", "-shm", "-journal" };
-    char p[700];
 
     gg_clock_set_offset_ms(0);
     gg_store_close(f->st);
-    for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    gg_test_rmtree(f->dir);
     free(f);
     return 0;
 }

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "tmpdir.h"
 #include "core/clock.h"
 #include "store/fault.h"
 #include "store/store.h"
@@ -30,15 +31,10 @@ typedef struct fix {
 
 static int setup(void **state)
 {
-    const char *base = getenv("GG_TEST_TMP");
     fix *f = calloc(1, sizeof *f);
 
     assert_non_null(f);
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(f->dir, sizeof f->dir, "%s/storedur-XXXXXX", base);
-    assert_non_null(mkdtemp(f->dir));
+    assert_non_null(gg_test_mkdtemp(f->dir, sizeof f->dir, "storedur-"));
     snprintf(f->path, sizeof f->path, "%s/store.db", f->dir);
     assert_int_equal(gg_store_open(f->path, NULL, &f->st), GG_OK);
     *state = f;
@@ -48,17 +44,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fix *f = *state;
-    const char *sfx[] = { "", "-wal", "-shm", "-journal" };
-    char p[700];
 
     gg_store_fault_disarm();
     gg_clock_set_offset_ms(0);
     gg_store_close(f->st);
-    for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    gg_test_rmtree(f->dir);
     free(f);
     return 0;
 }

@@ -15,7 +15,7 @@ static inline char *gg_test_mkdtemp(char *out, size_t n, const char *prefix)
 {
     const char *base = getenv("GG_TEST_TMP");
 
-    if (base == NULL)
+    if (base == NULL || base[0] == '\0')
         base = "/tmp";
     mkdir(base, 0700);
     if ((size_t)snprintf(out, n, "%s/%sXXXXXX", base, prefix) >= n)
