@@ -484,21 +484,12 @@ fail:
 
 gg_err gg_audit_open_config(const gg_config *cfg, gg_audit **out)
 {
-    const char *path = gg_config_str(cfg, "security.audit_log");
-    const char *store = gg_config_str(cfg, "store.path");
-    const char *slash;
     char buf[4096];
+    const char *path = gg_config_path_beside_store(cfg, "security.audit_log", "audit.log", buf,
+                                                   sizeof buf);
 
-    if (path == NULL || path[0] == '\0') {
-        slash = store != NULL ? strrchr(store, '/') : NULL;
-        if (slash == NULL)
-            snprintf(buf, sizeof buf, "audit.log");
-        else if ((size_t)(slash - store) + sizeof "/audit.log" > sizeof buf)
-            return GG_EINVAL;
-        else
-            snprintf(buf, sizeof buf, "%.*s/audit.log", (int)(slash - store), store);
-        path = buf;
-    }
+    if (path == NULL)
+        return GG_EINVAL;
     return gg_audit_open(path, gg_config_str(cfg, "security.suite"), out);
 }
 

@@ -13,26 +13,12 @@
 #include "cli/cli.h"
 #include "core/config.h"
 
-/* audit_path - security.audit_log, else audit.log beside store.path. */
-static void audit_path(const gg_config *cfg, char *out, size_t outsz)
-{
-    const char *path = gg_config_str(cfg, "security.audit_log");
-    const char *store = gg_config_str(cfg, "store.path");
-    const char *slash = store != NULL ? strrchr(store, '/') : NULL;
-
-    if (path != NULL && path[0] != '\0')
-        snprintf(out, outsz, "%s", path);
-    else if (slash != NULL)
-        snprintf(out, outsz, "%.*s/audit.log", (int)(slash - store), store);
-    else
-        snprintf(out, outsz, "audit.log");
-}
-
 int gg_cmd_admin_audit(int argc, char **argv)
 {
     const char *file = NULL;
     gg_config *cfg = NULL;
-    char err[512], path[4096], head[65], why[256];
+    char err[512], buf[4096], head[65], why[256];
+    const char *path;
     int64_t n = 0;
     gg_err e;
     int rc = 1;
@@ -52,7 +38,13 @@ int gg_cmd_admin_audit(int argc, char **argv)
         fprintf(stderr, "gridgate admin audit: %s\n", err);
         return 1;
     }
-    audit_path(cfg, path, sizeof path);
+    /* the file the roles write: security.audit_log, else beside store.path */
+    path = gg_config_path_beside_store(cfg, "security.audit_log", "audit.log", buf, sizeof buf);
+    if (path == NULL) {
+        fprintf(stderr, "gridgate admin audit: the audit log's path is too long\n");
+        gg_config_free(cfg);
+        return 1;
+    }
     e = gg_audit_verify(path, gg_config_str(cfg, "security.suite"), &n, head, why, sizeof why);
     if (e == GG_OK) {
         printf("audit ok records=%lld head=%s file=%s\n", (long long)n, head, path);

@@ -460,6 +460,23 @@ int gg_config_is_set(const gg_config *cfg, const char *name)
     return cfg->set[must_key(name)];
 }
 
+const char *gg_config_path_beside_store(const gg_config *cfg, const char *name, const char *file,
+                                        char *buf, size_t bufsz)
+{
+    const char *path = gg_config_str(cfg, name);
+    const char *store = gg_config_str(cfg, "store.path");
+    const char *slash = store != NULL ? strrchr(store, '/') : NULL;
+    int n;
+
+    if (path != NULL && path[0] != '\0')
+        return path;
+    if (slash == NULL)
+        n = snprintf(buf, bufsz, "%s", file);
+    else
+        n = snprintf(buf, bufsz, "%.*s/%s", (int)(slash - store), store, file);
+    return n >= 0 && (size_t)n < bufsz ? buf : NULL;
+}
+
 void gg_config_print_docs(FILE *f)
 {
     static const char *const tn[] = { "string", "integer", "boolean", "path", "choice" };

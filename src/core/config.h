@@ -38,6 +38,12 @@ int gg_config_bool(const gg_config *cfg, const char *name);
 /* gg_config_is_set - whether the file gave name explicitly. */
 int gg_config_is_set(const gg_config *cfg, const char *name);
 
+/* gg_config_path_beside_store - the path name if it is set, else file
+ * in the directory of store.path (file alone when store.path has none),
+ * written into buf (size bufsz). NULL when that does not fit in buf. */
+const char *gg_config_path_beside_store(const gg_config *cfg, const char *name, const char *file,
+                                        char *buf, size_t bufsz);
+
 /* gg_config_print_docs - the key table as Markdown (for docs/config.md). */
 void gg_config_print_docs(FILE *f);
 

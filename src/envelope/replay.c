@@ -159,23 +159,13 @@ out:
 
 gg_err gg_replay_open_config(const gg_config *cfg, gg_replay **out)
 {
-    const char *path = gg_config_str(cfg, "security.replay_db");
-    const char *store = gg_config_str(cfg, "store.path");
     char buf[4096];
-    const char *slash;
     gg_replay_cfg rc;
 
-    if (path == NULL || path[0] == '\0') {
-        slash = store != NULL ? strrchr(store, '/') : NULL;
-        if (slash == NULL)
-            snprintf(buf, sizeof buf, "replay.db");
-        else if ((size_t)(slash - store) + sizeof "/replay.db" > sizeof buf)
-            return GG_EINVAL;
-        else
-            snprintf(buf, sizeof buf, "%.*s/replay.db", (int)(slash - store), store);
-        path = buf;
-    }
-    rc.path = path;
+    rc.path = gg_config_path_beside_store(cfg, "security.replay_db", "replay.db", buf,
+                                          sizeof buf);
+    if (rc.path == NULL)
+        return GG_EINVAL;
     rc.window_ms = gg_config_int(cfg, "security.freshness_ms");
     rc.skew_ms = gg_config_int(cfg, "security.clock_skew_ms");
     rc.max_entries = gg_config_int(cfg, "security.replay_max");

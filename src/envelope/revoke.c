@@ -70,21 +70,12 @@ out:
 
 gg_err gg_revoke_open_config(const gg_config *cfg, gg_revoke **out)
 {
-    const char *path = gg_config_str(cfg, "security.revoked_db");
-    const char *store = gg_config_str(cfg, "store.path");
-    const char *slash;
     char buf[4096];
+    const char *path = gg_config_path_beside_store(cfg, "security.revoked_db", "revoked.db",
+                                                   buf, sizeof buf);
 
-    if (path == NULL || path[0] == '\0') {
-        slash = store != NULL ? strrchr(store, '/') : NULL;
-        if (slash == NULL)
-            snprintf(buf, sizeof buf, "revoked.db");
-        else if ((size_t)(slash - store) + sizeof "/revoked.db" > sizeof buf)
-            return GG_EINVAL;
-        else
-            snprintf(buf, sizeof buf, "%.*s/revoked.db", (int)(slash - store), store);
-        path = buf;
-    }
+    if (path == NULL)
+        return GG_EINVAL;
     return gg_revoke_open(path, out);
 }
 
