@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/sig.h"
 #include "portal/portal.h"
 #include "utility/utility.h"
 
@@ -99,10 +100,7 @@ int gg_cmd_run(int argc, char **argv)
      * manager stopping a unit it has just restarted) must wait for the
      * role's own handling and a clean stop, not kill it half-way: block
      * the stop signals before anything else; each role takes them over. */
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGHUP);
+    gg_role_sigset(&stop);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     gg_config *cfg = load_config(argc, argv);
     if (!cfg)

@@ -29,6 +29,7 @@
 #include "core/clock.h"
 #include "audit/audit.h"
 #include "core/log.h"
+#include "core/sig.h"
 #include "portal/portal_int.h"
 #include "portal/sender.h"
 #include "portal/shed.h"
@@ -618,10 +619,7 @@ gg_err gg_portal_run(const gg_config *cfg)
     /* gg_cmd_run blocked the stop signals; the handlers are in place now,
      * so let them in (one that came during start-up is taken here). */
     sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGHUP);
+    gg_role_sigset(&stop);
     pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
     if (event_base_dispatch(p->base) < 0) {
         gg_error("portal", "msg=\"event loop failed\"");

@@ -12,6 +12,7 @@
 #include <signal.h>
 
 #include "core/log.h"
+#include "core/sig.h"
 #include "utility/worker.h"
 
 /* gg_utility_run - run until SIGINT or SIGTERM (SIGHUP reloads the
@@ -29,10 +30,7 @@ gg_err gg_utility_run(const gg_config *cfg)
         return GG_EIO;
     }
     signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
+    gg_role_sigset(&set);
     if (pthread_sigmask(SIG_BLOCK, &set, &old) != 0) {
         gg_error("utility", "msg=\"cannot block signals\"");
         return GG_EIO;
