@@ -431,56 +431,34 @@ gg_err mkt_pg_sample_account(mkt_pg *pg, gg_account *out)
     return e == GG_OK ? mkt_pg_account(pg, no, out) : e;
 }
 
+/* read_bill - row i of a bills result into the gg_bill at row. */
+static gg_err read_bill(const PGresult *r, int i, void *row)
+{
+    gg_bill *b = row;
+    gg_err e = copy_val(r, i, 0, b->bill_id, sizeof b->bill_id, "bill_id");
+
+    if (e == GG_OK)
+        e = copy_val(r, i, 1, b->period, sizeof b->period, "period");
+    if (e == GG_OK)
+        e = copy_val(r, i, 6, b->due_date, sizeof b->due_date, "due_date");
+    if (e == GG_OK)
+        e = copy_val(r, i, 7, b->status, sizeof b->status, "status");
+    b->kwh = int_val(r, i, 2);
+    b->kwh_peak = int_val(r, i, 3);
+    b->kwh_valley = int_val(r, i, 4);
+    b->amount_fen = int_val(r, i, 5);
+    return e;
+}
+
 gg_err mkt_pg_bills(mkt_pg *pg, const char *account_no, const char *from, const char *to,
                     gg_bill **out, size_t *n)
 {
     char limit[16];
     const char *params[4] = { account_no, from, to, limit };
-    gg_bill *v = NULL;
-    PGresult *r;
-    int rows;
-    gg_err e;
 
     snprintf(limit, sizeof limit, "%d", GG_MKT_BILLS_MAX + 1);
-    e = run(pg, Q_BILLS, params, &r);
-    if (e != GG_OK)
-        return e;
-    rows = PQntuples(r);
-    if (rows > GG_MKT_BILLS_MAX) {
-        e = GG_ETOOBIG;
-        goto out;
-    }
-    if (rows == 0)
-        goto out;
-    v = calloc((size_t)rows, sizeof *v);
-    if (!v) {
-        e = GG_ENOMEM;
-        goto out;
-    }
-    for (int i = 0; e == GG_OK && i < rows; i++) {
-        gg_bill *b = &v[i];
-
-        e = copy_val(r, i, 0, b->bill_id, sizeof b->bill_id, "bill_id");
-        if (e == GG_OK)
-            e = copy_val(r, i, 1, b->period, sizeof b->period, "period");
-        if (e == GG_OK)
-            e = copy_val(r, i, 6, b->due_date, sizeof b->due_date, "due_date");
-        if (e == GG_OK)
-            e = copy_val(r, i, 7, b->status, sizeof b->status, "status");
-        b->kwh = int_val(r, i, 2);
-        b->kwh_peak = int_val(r, i, 3);
-        b->kwh_valley = int_val(r, i, 4);
-        b->amount_fen = int_val(r, i, 5);
-    }
-out:
-    PQclear(r);
-    if (e != GG_OK || rows == 0) {
-        free(v);
-        return e;
-    }
-    *out = v;
-    *n = (size_t)rows;
-    return GG_OK;
+    return mkt_pg_list(pg, Q_BILLS, params, sizeof **out, GG_MKT_BILLS_MAX, read_bill, NULL,
+                       (void **)out, n);
 }
 
 gg_err mkt_pg_tariff(mkt_pg *pg, const char *code, gg_tariff *out)
@@ -534,41 +512,52 @@ out:
     return e;
 }
 
+/* read_usage - row i of a usage result into the gg_usage at row. */
+static gg_err read_usage(const PGresult *r, int i, void *row)
+{
+    gg_usage *u = row;
+    gg_err e = copy_val(r, i, 0, u->period, sizeof u->period, "period");
+
+    u->peak_centi = gg_mkt_centi(num_val(r, i, 1));
+    u->valley_centi = gg_mkt_centi(num_val(r, i, 2));
+    return e;
+}
+
 gg_err mkt_pg_usage(mkt_pg *pg, const char *account_no, int month, const char *from,
                     const char *to, gg_usage **out, size_t *n)
 {
     char limit[16];
     const char *params[4] = { account_no, from, to, limit };
-    gg_usage *v = NULL;
-    PGresult *r;
-    int rows;
-    gg_err e;
 
     snprintf(limit, sizeof limit, "%d", GG_MKT_USAGE_MAX + 1);
-    e = run(pg, month ? Q_USAGE_MONTH : Q_USAGE_DAY, params, &r);
+    return mkt_pg_list(pg, month ? Q_USAGE_MONTH : Q_USAGE_DAY, params, sizeof **out,
+                       GG_MKT_USAGE_MAX, read_usage, NULL, (void **)out, n);
+}
+
+gg_err mkt_pg_list(mkt_pg *pg, int q, const char *const *params, size_t elem, int max,
+                   gg_err (*read)(const PGresult *r, int i, void *row),
+                   void (*drop)(void *rows, size_t n), void **out, size_t *n)
+{
+    char *v = NULL;
+    PGresult *r;
+    int rows;
+    gg_err e = mkt_pg_run(pg, q, params, &r);
+
     if (e != GG_OK)
         return e;
     rows = PQntuples(r);
-    if (rows > GG_MKT_USAGE_MAX) {
+    if (max > 0 && rows > max)
         e = GG_ETOOBIG;
-        goto out;
-    }
-    if (rows == 0)
-        goto out;
-    v = calloc((size_t)rows, sizeof *v);
-    if (!v) {
+    else if (rows > 0 && (v = calloc((size_t)rows, elem)) == NULL)
         e = GG_ENOMEM;
-        goto out;
-    }
-    for (int i = 0; e == GG_OK && i < rows; i++) {
-        e = copy_val(r, i, 0, v[i].period, sizeof v[i].period, "period");
-        v[i].peak_centi = gg_mkt_centi(num_val(r, i, 1));
-        v[i].valley_centi = gg_mkt_centi(num_val(r, i, 2));
-    }
-out:
+    for (int i = 0; e == GG_OK && i < rows; i++)
+        e = read(r, i, v + elem * (size_t)i);
     PQclear(r);
     if (e != GG_OK || rows == 0) {
-        free(v);
+        if (drop != NULL && v != NULL)
+            drop(v, (size_t)rows);
+        else
+            free(v);
         return e;
     }
     *out = v;

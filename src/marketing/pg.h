@@ -34,6 +34,15 @@ enum mkt_pg_q {
  * A unique violation is GG_EEXISTS. */
 gg_err mkt_pg_run(mkt_pg *pg, int q, const char *const *params, PGresult **res);
 
+/* mkt_pg_list - run q and read its rows, each of size elem, into a new
+ * array with read(r, i, row). More than max rows (max > 0) is GG_ETOOBIG.
+ * On success *out and *n hold them (left as they were when there are
+ * none); on any error nothing is kept: the array goes to drop(rows, count)
+ * (free() when drop is NULL). */
+gg_err mkt_pg_list(mkt_pg *pg, int q, const char *const *params, size_t elem, int max,
+                   gg_err (*read)(const PGresult *r, int i, void *row),
+                   void (*drop)(void *rows, size_t n), void **out, size_t *n);
+
 /* mkt_pg_tx - "BEGIN", "COMMIT" or "ROLLBACK" on pg's connection. */
 gg_err mkt_pg_tx(mkt_pg *pg, const char *verb);
 

@@ -54,42 +54,6 @@ static gg_err one(mkt_pg *pg, int q, const char *const *params, long *changed)
     return GG_OK;
 }
 
-/* list - run query q and read its rows, each of size elem, into a new
- * array with read(r, i, row). On success *out and *n hold them (*out NULL,
- * *n 0 when there are none); on any error nothing is kept: the array goes
- * to drop(rows, count) (free() when drop is NULL). */
-static gg_err list(mkt_pg *pg, int q, const char *const *params, size_t elem,
-                   gg_err (*read)(const PGresult *r, int i, void *row),
-                   void (*drop)(void *rows, size_t n), void **out, size_t *n)
-{
-    char *v = NULL;
-    PGresult *r;
-    int rows;
-    gg_err e = mkt_pg_run(pg, q, params, &r);
-
-    if (e != GG_OK)
-        return e;
-    rows = PQntuples(r);
-    if (rows > 0) {
-        v = calloc((size_t)rows, elem);
-        if (!v)
-            e = GG_ENOMEM;
-    }
-    for (int i = 0; e == GG_OK && i < rows; i++)
-        e = read(r, i, v + elem * (size_t)i);
-    PQclear(r);
-    if (e != GG_OK || rows == 0) {
-        if (drop != NULL && v != NULL)
-            drop(v, (size_t)rows);
-        else
-            free(v);
-        return e;
-    }
-    *out = v;
-    *n = (size_t)rows;
-    return GG_OK;
-}
-
 gg_err mkt_pgl_init(mkt_pg *pg)
 {
     (void)pg;  /* done at connect */
@@ -213,7 +177,8 @@ gg_err mkt_pgl_overdue_list(mkt_pg *pg, const char *today, size_t max, gg_bill_d
     *out = NULL;
     *n = 0;
     snprintf(lim, sizeof lim, "%zu", max);
-    return list(pg, Q_OVERDUE_LIST, params, sizeof **out, read_due, NULL, (void **)out, n);
+    return mkt_pg_list(pg, Q_OVERDUE_LIST, params, sizeof **out, 0, read_due, NULL,
+                       (void **)out, n);
 }
 
 gg_err mkt_pgl_outbox_put(mkt_pg *pg, const char *event_id, const char *type,
@@ -249,7 +214,7 @@ static gg_err read_outbox(const PGresult *r, int i, void *row)
     return e;
 }
 
-/* drop_outbox - list's drop for outbox rows. */
+/* drop_outbox - mkt_pg_list's drop for outbox rows. */
 static void drop_outbox(void *rows, size_t n)
 {
     gg_outbox_free(rows, n);
@@ -263,8 +228,8 @@ gg_err mkt_pgl_outbox_list(mkt_pg *pg, size_t max, gg_outbox_row **out, size_t *
     *out = NULL;
     *n = 0;
     snprintf(lim, sizeof lim, "%zu", max);
-    return list(pg, Q_OUTBOX_LIST, params, sizeof **out, read_outbox, drop_outbox,
-                (void **)out, n);
+    return mkt_pg_list(pg, Q_OUTBOX_LIST, params, sizeof **out, 0, read_outbox, drop_outbox,
+                       (void **)out, n);
 }
 
 gg_err mkt_pgl_outbox_delete(mkt_pg *pg, int64_t seq)
@@ -325,7 +290,8 @@ gg_err mkt_pgl_issued_list(mkt_pg *pg, const char *after_issued, const char *aft
     if (!after_issued || !after_bill || max == 0)
         return GG_EINVAL;
     snprintf(lim, sizeof lim, "%zu", max);
-    return list(pg, Q_ISSUED_LIST, params, sizeof **out, read_issued, NULL, (void **)out, n);
+    return mkt_pg_list(pg, Q_ISSUED_LIST, params, sizeof **out, 0, read_issued, NULL,
+                       (void **)out, n);
 }
 
 gg_err mkt_pgl_issued_last(mkt_pg *pg, char *out, size_t outsz)
