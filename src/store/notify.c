@@ -1,7 +1,17 @@
-/* notify.c - wake-ups after commits: per-queue generations with a condition
- * variable (CLOCK_MONOTONIC) for gg_store_wait and gg_store_get_wait, and
- * the watchers. Runs under nmu only, never under the store mutex, so a
- * waiting thread never holds up a commit.
+/* notify.c - wake-ups after commits and the watchers. Each caller of
+ * gg_store_wait or a *_get_wait call links a gg_waiter with a condition
+ * variable of its own (CLOCK_MONOTONIC) into st->waiters while it is in
+ * the call. A commit wakes only the waiters of the queues it touched: for
+ * each message it made ready, one taker (a get_wait caller) that is not
+ * already woken, oldest first; and every plain waiter of the queue. So 64
+ * threads waiting on 64 reply queues, or 64 workers on one request queue,
+ * are not all woken by each commit (a thundering herd that used to cost
+ * more CPU than the commits). A woken taker always looks again before it
+ * returns; one that leaves with a wake-up it did not use (it got a message
+ * on an earlier look) passes it to the next taker of its queue, so a ready
+ * message never waits for a timeout while a taker sleeps.
+ * Runs under nmu only, never under the store mutex, so a waiting thread
+ * never holds up a commit.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,57 +20,65 @@
 
 #include "store/store_int.h"
 
-/* gg_txn_touch - remember that this transaction added a message to queue. */
-void gg_txn_touch(gg_txn *t, const char *queue)
+void gg_txn_touch_n(gg_txn *t, const char *queue, uint32_t n)
 {
-    for (size_t i = 0; i < t->ntouched; i++)
-        if (strcmp(t->touched[i], queue) == 0)
+    for (size_t i = 0; i < t->ntouched; i++) {
+        if (strcmp(t->touched[i], queue) == 0) {
+            t->added[i] += n;
             return;
+        }
+    }
     if (t->ntouched == GG_STORE_TOUCH_MAX) {
         t->touched_overflow = 1;
         return;
     }
-    snprintf(t->touched[t->ntouched++], GG_QUEUE_NAME_MAX, "%s", queue);
+    snprintf(t->touched[t->ntouched], GG_QUEUE_NAME_MAX, "%s", queue);
+    t->added[t->ntouched++] = n;
 }
 
-/* wait_gen - the wake-up generation of queue; changes on every add. Under nmu. */
-static uint64_t wait_gen(gg_store *st, const char *queue)
+void gg_txn_touch(gg_txn *t, const char *queue)
 {
-    for (size_t i = 0; i < st->nslots; i++)
-        if (strcmp(st->slots[i].queue, queue) == 0)
-            return st->slots[i].gen + st->gen_all;
-    return st->gen_all;
+    gg_txn_touch_n(t, queue, 1);
 }
 
-/* bump_gen - advance queue's generation (or everyone's when slots ran out). Under nmu. */
-static void bump_gen(gg_store *st, const char *queue)
+/* wake - wake waiter w. Under nmu. */
+static void wake(gg_store *st, gg_waiter *w)
 {
-    for (size_t i = 0; i < st->nslots; i++) {
-        if (strcmp(st->slots[i].queue, queue) == 0) {
-            st->slots[i].gen++;
-            return;
+    w->woken = 1;
+    st->wakeups++;
+    pthread_cond_signal(&w->cond);
+}
+
+/* wake_queue - wake every plain waiter of queue and up to n takers that
+ * are not woken yet (all of them when n is UINT32_MAX). Under nmu. */
+static void wake_queue(gg_store *st, const char *queue, uint32_t n)
+{
+    for (gg_waiter *w = st->waiters; w; w = w->next) {
+        if (w->woken || (queue && strcmp(w->queue, queue) != 0))
+            continue;
+        if (!w->taker) {
+            wake(st, w);
+        } else if (n > 0) {
+            wake(st, w);
+            if (n != UINT32_MAX)
+                n--;
         }
     }
-    if (st->nslots == GG_STORE_WAIT_SLOTS) {
-        st->gen_all++;
-        return;
-    }
-    snprintf(st->slots[st->nslots].queue, GG_QUEUE_NAME_MAX, "%s", queue);
-    st->slots[st->nslots++].gen = 1;
 }
 
-/* gg_store_notify - after a commit that added messages: wake waiters, then call the
- * matching watchers with no store lock held. */
+/* gg_store_notify - after a commit that made messages ready: wake waiters,
+ * then call the matching watchers with no store lock held. */
 void gg_store_notify(gg_store *st, const gg_txn *t)
 {
     gg_watch calls[GG_STORE_WATCH_MAX];
     size_t ncalls = 0;
 
     pthread_mutex_lock(&st->nmu);
-    for (size_t i = 0; i < t->ntouched; i++)
-        bump_gen(st, t->touched[i]);
     if (t->touched_overflow)
-        st->gen_all++;
+        wake_queue(st, NULL, UINT32_MAX);   /* lost count of which: wake everyone */
+    else
+        for (size_t i = 0; i < t->ntouched; i++)
+            wake_queue(st, t->touched[i], t->added[i]);
     for (size_t w = 0; w < st->nwatch; w++) {
         int hit = t->touched_overflow;
         for (size_t i = 0; !hit && i < t->ntouched; i++)
@@ -70,7 +88,6 @@ void gg_store_notify(gg_store *st, const gg_txn *t)
     }
     if (ncalls)
         st->calling++;
-    pthread_cond_broadcast(&st->cond);
     pthread_mutex_unlock(&st->nmu);
     if (!ncalls)
         return;
@@ -97,79 +114,127 @@ static struct timespec deadline_after(int timeout_ms)
     return dl;
 }
 
-/* wait_change - sleep until queue's generation moves past gen or the
- * deadline passes; 0 on a change, ETIMEDOUT otherwise. Takes nmu. */
-static int wait_change(gg_store *st, const char *queue, uint64_t gen, const struct timespec *dl)
+/* waiter_enter - link w (for queue; taker or plain) into st->waiters.
+ * From then on a commit that makes a message of queue ready wakes it, so
+ * enter before looking at the queue. */
+static void waiter_enter(gg_store *st, gg_waiter *w, const char *queue, int taker)
 {
-    int rc = 0;
+    pthread_condattr_t ca;
 
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    w->queue = queue;
+    w->taker = taker;
+    w->woken = 0;
+    w->next = NULL;
     pthread_mutex_lock(&st->nmu);
-    while (rc == 0 && wait_gen(st, queue) == gen)
-        rc = pthread_cond_timedwait(&st->cond, &st->nmu, dl);
-    if (wait_gen(st, queue) != gen)
-        rc = 0;
+    w->prev = st->waiters_tail;
+    if (st->waiters_tail)
+        st->waiters_tail->next = w;
+    else
+        st->waiters = w;
+    st->waiters_tail = w;
     pthread_mutex_unlock(&st->nmu);
-    return rc;
 }
 
-/* current_gen - queue's generation now. */
-static uint64_t current_gen(gg_store *st, const char *queue)
+/* waiter_leave - unlink w; a taker's unused wake-up goes to the next
+ * taker of its queue. */
+static void waiter_leave(gg_store *st, gg_waiter *w)
 {
-    uint64_t g;
     pthread_mutex_lock(&st->nmu);
-    g = wait_gen(st, queue);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        st->waiters = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        st->waiters_tail = w->prev;
+    if (w->taker && w->woken)
+        wake_queue(st, w->queue, 1);
     pthread_mutex_unlock(&st->nmu);
-    return g;
+    pthread_cond_destroy(&w->cond);
+}
+
+/* waiter_sleep - sleep until w is woken or the deadline passes; 1 if it
+ * was woken (the wake-up is then used), 0 on the deadline. */
+static int waiter_sleep(gg_store *st, gg_waiter *w, const struct timespec *dl)
+{
+    int rc = 0, woken;
+
+    pthread_mutex_lock(&st->nmu);
+    while (!w->woken && rc == 0)
+        rc = pthread_cond_timedwait(&w->cond, &st->nmu, dl);
+    woken = w->woken;
+    w->woken = 0;
+    pthread_mutex_unlock(&st->nmu);
+    return woken;
 }
 
 void gg_store_wait(gg_store *st, const char *queue, int timeout_ms)
 {
     struct timespec dl;
+    gg_waiter w;
 
     if (!st || !gg_store_valid_name(queue) || timeout_ms <= 0)
         return;
     dl = deadline_after(timeout_ms);
-    (void)wait_change(st, queue, current_gen(st, queue), &dl);
+    waiter_enter(st, &w, queue, 0);
+    (void)waiter_sleep(st, &w, &dl);
+    waiter_leave(st, &w);
+}
+
+/* take - one look: gg_store_get (n NULL) or gg_store_get_many. */
+static gg_err take(gg_store *st, const char *queue, int64_t lease_ms, size_t max, gg_msg **out,
+                   size_t *n)
+{
+    if (n == NULL)
+        return gg_store_get(st, queue, lease_ms, out);
+    return gg_store_get_many(st, queue, lease_ms, max, out, n);
+}
+
+/* take_wait - look, and while the queue is empty sleep as a taker until a
+ * commit makes a message of it ready or the deadline passes. */
+static gg_err take_wait(gg_store *st, const char *queue, int64_t lease_ms, size_t max,
+                        int timeout_ms, gg_msg **out, size_t *n)
+{
+    struct timespec dl;
+    gg_waiter w;
+    gg_err err;
+
+    if (timeout_ms <= 0)
+        return take(st, queue, lease_ms, max, out, n);
+    dl = deadline_after(timeout_ms);
+    waiter_enter(st, &w, queue, 1);
+    for (;;) {
+        err = take(st, queue, lease_ms, max, out, n);
+        if (err != GG_EEMPTY || !waiter_sleep(st, &w, &dl))
+            break;
+    }
+    waiter_leave(st, &w);
+    return err;
 }
 
 gg_err gg_store_get_wait(gg_store *st, const char *queue, int64_t lease_ms, int timeout_ms,
                          gg_msg **out)
 {
-    struct timespec dl = deadline_after(timeout_ms > 0 ? timeout_ms : 0);
-
     if (!st || !gg_store_valid_name(queue))
         return GG_EINVAL;
-    for (;;) {
-        /* Take the generation before looking, so a put after the look wakes us. */
-        uint64_t gen = current_gen(st, queue);
-        gg_err err = gg_store_get(st, queue, lease_ms, out);
-        if (err != GG_EEMPTY || timeout_ms <= 0)
-            return err;
-        if (wait_change(st, queue, gen, &dl) != 0)
-            return GG_EEMPTY;
-    }
+    return take_wait(st, queue, lease_ms, 1, timeout_ms, out, NULL);
 }
 
 /* gg_store_get_many_wait - gg_store_get_many, waiting for a put when empty. */
 gg_err gg_store_get_many_wait(gg_store *st, const char *queue, int64_t lease_ms, size_t max,
                               int timeout_ms, gg_msg **out, size_t *n)
 {
-    struct timespec dl = deadline_after(timeout_ms > 0 ? timeout_ms : 0);
-
     if (!st || !gg_store_valid_name(queue)) {
         if (n)
             *n = 0;
         return GG_EINVAL;
     }
-    for (;;) {
-        /* Take the generation before looking, so a put after the look wakes us. */
-        uint64_t gen = current_gen(st, queue);
-        gg_err err = gg_store_get_many(st, queue, lease_ms, max, out, n);
-        if (err != GG_EEMPTY || timeout_ms <= 0)
-            return err;
-        if (wait_change(st, queue, gen, &dl) != 0)
-            return GG_EEMPTY;
-    }
+    return take_wait(st, queue, lease_ms, max, timeout_ms, out, n);
 }
 
 gg_err gg_store_watch(gg_store *st, const char *queue, gg_store_watch_fn fn, void *arg)

@@ -196,6 +196,9 @@ gg_err gg_store_get_stats(gg_store *st, gg_store_stats *out)
         out->dead_depth = sqlite3_column_int64(s, 0);
     sqlite3_reset(s);
     pthread_mutex_unlock(&st->mu);
+    pthread_mutex_lock(&st->nmu);
+    out->wakeups = st->wakeups;
+    pthread_mutex_unlock(&st->nmu);
     if (rc != SQLITE_ROW)
         return gg_store_sql_err(st, "stats", rc);
     return GG_OK;

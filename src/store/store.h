@@ -199,7 +199,9 @@ void gg_store_wait(gg_store *st, const char *queue, int timeout_ms);
 
 /* gg_store_get_wait - gg_store_get, waiting up to timeout_ms for a message
  * when the queue has none ready; never misses a put made meanwhile.
- * GG_EEMPTY when the time is up. */
+ * GG_EEMPTY when the time is up. A commit that makes k messages of the
+ * queue ready wakes at most k such waiters (not all of them), and a
+ * waiter that got a message without using its wake-up hands it on. */
 gg_err gg_store_get_wait(gg_store *st, const char *queue, int64_t lease_ms, int timeout_ms,
                          gg_msg **out);
 
@@ -232,6 +234,8 @@ typedef struct gg_store_stats {
     int faulted;         /* 1 while the last commit attempt failed on storage */
     int64_t syncs;       /* commits that fsynced the WAL (all but lease-only ones
                           * under GG_DURABLE_FULL; none under NORMAL) */
+    int64_t wakeups;     /* callers of gg_store_wait / *_get_wait woken by a commit:
+                          * one taker per message made ready, every plain waiter */
 } gg_store_stats;
 
 /* gg_store_get_stats - a consistent snapshot of the counters. */

@@ -77,9 +77,8 @@ enum gg_stmt {
 /* Rows examined per round when gg_store_get looks for a ready message. */
 #define GG_STORE_GET_BATCH 64
 /* Queues remembered per transaction for wake-ups; more wakes everyone. */
-#define GG_STORE_TOUCH_MAX 8
-/* Queues with their own wake-up counter; more share one counter. */
-#define GG_STORE_WAIT_SLOTS 32
+#define GG_STORE_TOUCH_MAX 32
+/* Watchers (gg_store_watch) at most. */
 #define GG_STORE_WATCH_MAX 8
 
 /* Counter deltas of one transaction: applied only when it commits. */
@@ -91,6 +90,7 @@ typedef struct gg_store_counts {
 typedef struct gg_txn {
     gg_store_counts c;
     char touched[GG_STORE_TOUCH_MAX][GG_QUEUE_NAME_MAX];
+    uint32_t added[GG_STORE_TOUCH_MAX];   /* messages made ready in touched[i] */
     size_t ntouched;
     int touched_overflow;
     int lease_only;   /* set by an op that only leased messages: its commit
@@ -121,10 +121,17 @@ typedef struct gg_req {
     struct gg_req *wake[2];
 } gg_req;
 
-typedef struct gg_wait_slot {
-    char queue[GG_QUEUE_NAME_MAX];
-    uint64_t gen;
-} gg_wait_slot;
+/* One caller of gg_store_wait or a *_get_wait call while it is in that
+ * call; lives on its stack, linked into st->waiters (under nmu). A commit
+ * wakes a taker (a get_wait) only for a message it made ready in queue,
+ * one taker per message, and a plain waiter (gg_store_wait) for any. */
+typedef struct gg_waiter {
+    const char *queue;
+    int taker;                 /* 1: get_wait, woken one per message made ready */
+    int woken;                 /* set by a commit, cleared by the waiter */
+    pthread_cond_t cond;       /* CLOCK_MONOTONIC */
+    struct gg_waiter *prev, *next;
+} gg_waiter;
 
 struct gg_store {
     /* mu guards db, stmt and counts. Held for a whole transaction. */
@@ -153,10 +160,9 @@ struct gg_store {
 
     /* nmu guards the wake-up state and watchers; never held with mu. */
     pthread_mutex_t nmu;
-    pthread_cond_t cond;             /* CLOCK_MONOTONIC */
-    gg_wait_slot slots[GG_STORE_WAIT_SLOTS];
-    size_t nslots;
-    uint64_t gen_all;                /* bumped when a wake-up has no slot */
+    pthread_cond_t cond;             /* gg_store_unwatch waits here for calling == 0 */
+    gg_waiter *waiters, *waiters_tail;
+    int64_t wakeups;                 /* waiters woken by commits (gg_store_stats) */
     gg_watch watch[GG_STORE_WATCH_MAX];
     size_t nwatch;
     int calling;                     /* notifiers calling watchers now */
@@ -232,12 +238,16 @@ gg_msg *gg_store_msg_alloc(const void *data, size_t len);
 /* gg_store_read_mark - the stored mark of channel (0 if none). Under mu. */
 gg_err gg_store_read_mark(gg_store *st, const char *channel, int64_t *mark);
 
-/* gg_txn_touch - note that transaction t added a message to queue. */
+/* gg_txn_touch - note that transaction t made one message of queue ready
+ * (added it, or returned it from a lease). */
 void gg_txn_touch(gg_txn *t, const char *queue);
 
-/* gg_store_notify - after t committed: bump the wake-up generations of the
- * queues it touched, wake waiters, then call the matching watchers with no
- * lock held. Call without mu. */
+/* gg_txn_touch_n - as gg_txn_touch for n messages (merging transactions). */
+void gg_txn_touch_n(gg_txn *t, const char *queue, uint32_t n);
+
+/* gg_store_notify - after t committed: wake the waiters of the queues it
+ * touched (one taker per message it made ready, every plain waiter), then
+ * call the matching watchers with no lock held. Call without mu. */
 void gg_store_notify(gg_store *st, const gg_txn *t);
 
 #endif
