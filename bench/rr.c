@@ -15,7 +15,7 @@
  *   rr concurrency=64 gridgate_rt_per_s=… rabbitmq_rt_per_s=… ratio=…
  *      gridgate_p99_us=… rabbitmq_p99_us=…
  * Also prints, per concurrency, the portal store's commits per round trip.
- * Usage: bench_rr [--amqp-port P] [--secs S] [--responders N] [--only C]
+ * Usage: bench_rr [--amqp-port P] [--secs S] [--responders N (64)] [--only C]
  * (--only: that one concurrency, gridgate only, for quick A/B runs).
  */
 #include <pthread.h>
@@ -229,7 +229,10 @@ static void print_line(const char *sys, int conc, const rr_result *r)
 
 int main(int argc, char **argv)
 {
-    int amqp_port = 0, responders = 8, only = 0;
+    /* 64 echo responders: RabbitMQ's one responder keeps up to 100 requests
+     * in flight (prefetch 100, confirms awaited asynchronously); ours are
+     * synchronous, one request each, so they need threads to match. */
+    int amqp_port = 0, responders = 64, only = 0;
     double secs = 5;
     int concs[] = { 1, 16, 64 };
     rr_result g[3], a[3];
