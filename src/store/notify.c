@@ -41,26 +41,36 @@ void gg_txn_touch(gg_txn *t, const char *queue)
     gg_txn_touch_n(t, queue, 1);
 }
 
-/* wake - wake waiter w. Under nmu. */
-static void wake(gg_store *st, gg_waiter *w)
+/* wake - wake waiter w for its queue (bit 1) or queue2 (bit 2). Under nmu. */
+static void wake(gg_store *st, gg_waiter *w, int bit)
 {
-    w->woken = 1;
+    w->woken |= bit;
     st->wakeups++;
     pthread_cond_signal(&w->cond);
 }
 
-/* wake_queue - wake every plain waiter of queue and up to n takers that
- * are not woken yet (all of them when n is UINT32_MAX). Under nmu. */
+/* match - which of w's queues is queue: 1 (queue), 2 (queue2) or 0; any
+ * (1) when queue is NULL. */
+static int match(const gg_waiter *w, const char *queue)
+{
+    if (!queue || strcmp(w->queue, queue) == 0)
+        return 1;
+    return w->queue2 && strcmp(w->queue2, queue) == 0 ? 2 : 0;
+}
+
+/* wake_queue - wake every plain waiter of queue (NULL: of any) and up to n
+ * takers that are not woken yet (every one when n is UINT32_MAX): sleeping
+ * ones first, then ones that are looking (they look once more). Under nmu. */
 static void wake_queue(gg_store *st, const char *queue, uint32_t n)
 {
-    for (gg_waiter *w = st->waiters; w; w = w->next) {
-        if (w->woken || (queue && strcmp(w->queue, queue) != 0))
-            continue;
-        if (!w->taker) {
-            wake(st, w);
-        } else if (n > 0) {
-            wake(st, w);
-            if (n != UINT32_MAX)
+    for (int pass = 0; pass < 2; pass++) {
+        for (gg_waiter *w = st->waiters; w; w = w->next) {
+            int bit = w->woken ? 0 : match(w, queue);
+
+            if (!bit || (w->taker && (n == 0 || w->sleeping != (pass == 0))))
+                continue;
+            wake(st, w, bit);
+            if (w->taker && n != UINT32_MAX)
                 n--;
         }
     }
@@ -114,10 +124,11 @@ static struct timespec deadline_after(int timeout_ms)
     return dl;
 }
 
-/* waiter_enter - link w (for queue; taker or plain) into st->waiters.
- * From then on a commit that makes a message of queue ready wakes it, so
- * enter before looking at the queue. */
-static void waiter_enter(gg_store *st, gg_waiter *w, const char *queue, int taker)
+/* waiter_enter - link w (for queue, and queue2 unless NULL; taker or
+ * plain) into st->waiters. From then on a commit that makes a message of
+ * its queues ready wakes it, so enter before looking at them. */
+static void waiter_enter(gg_store *st, gg_waiter *w, const char *queue, const char *queue2,
+                         int taker)
 {
     pthread_condattr_t ca;
 
@@ -126,8 +137,10 @@ static void waiter_enter(gg_store *st, gg_waiter *w, const char *queue, int take
     pthread_cond_init(&w->cond, &ca);
     pthread_condattr_destroy(&ca);
     w->queue = queue;
+    w->queue2 = queue2;
     w->taker = taker;
     w->woken = 0;
+    w->sleeping = 0;
     w->next = NULL;
     pthread_mutex_lock(&st->nmu);
     w->prev = st->waiters_tail;
@@ -152,8 +165,10 @@ static void waiter_leave(gg_store *st, gg_waiter *w)
         w->next->prev = w->prev;
     else
         st->waiters_tail = w->prev;
-    if (w->taker && w->woken)
+    if (w->taker && (w->woken & 1))
         wake_queue(st, w->queue, 1);
+    if (w->taker && (w->woken & 2))
+        wake_queue(st, w->queue2, 1);
     pthread_mutex_unlock(&st->nmu);
     pthread_cond_destroy(&w->cond);
 }
@@ -165,9 +180,11 @@ static int waiter_sleep(gg_store *st, gg_waiter *w, const struct timespec *dl)
     int rc = 0, woken;
 
     pthread_mutex_lock(&st->nmu);
+    w->sleeping = 1;
     while (!w->woken && rc == 0)
         rc = pthread_cond_timedwait(&w->cond, &st->nmu, dl);
-    woken = w->woken;
+    w->sleeping = 0;
+    woken = w->woken != 0;
     w->woken = 0;
     pthread_mutex_unlock(&st->nmu);
     return woken;
@@ -181,35 +198,41 @@ void gg_store_wait(gg_store *st, const char *queue, int timeout_ms)
     if (!st || !gg_store_valid_name(queue) || timeout_ms <= 0)
         return;
     dl = deadline_after(timeout_ms);
-    waiter_enter(st, &w, queue, 0);
+    waiter_enter(st, &w, queue, NULL, 0);
     (void)waiter_sleep(st, &w, &dl);
     waiter_leave(st, &w);
 }
 
-/* take - one look: gg_store_get (n NULL) or gg_store_get_many. */
-static gg_err take(gg_store *st, const char *queue, int64_t lease_ms, size_t max, gg_msg **out,
-                   size_t *n)
+/* take - one look: gg_store_get (n NULL) or gg_store_get_many at queue,
+ * and at second (n NULL only) if queue has nothing ready. */
+static gg_err take(gg_store *st, const char *queue, const char *second, int64_t lease_ms,
+                   size_t max, gg_msg **out, size_t *n)
 {
-    if (n == NULL)
-        return gg_store_get(st, queue, lease_ms, out);
-    return gg_store_get_many(st, queue, lease_ms, max, out, n);
+    gg_err err;
+
+    if (n != NULL)
+        return gg_store_get_many(st, queue, lease_ms, max, out, n);
+    err = gg_store_get(st, queue, lease_ms, out);
+    if (err == GG_EEMPTY && second)
+        err = gg_store_get(st, second, lease_ms, out);
+    return err;
 }
 
-/* take_wait - look, and while the queue is empty sleep as a taker until a
- * commit makes a message of it ready or the deadline passes. */
-static gg_err take_wait(gg_store *st, const char *queue, int64_t lease_ms, size_t max,
-                        int timeout_ms, gg_msg **out, size_t *n)
+/* take_wait - look, and while the queues are empty sleep as a taker until
+ * a commit makes a message of them ready or the deadline passes. */
+static gg_err take_wait(gg_store *st, const char *queue, const char *second, int64_t lease_ms,
+                        size_t max, int timeout_ms, gg_msg **out, size_t *n)
 {
     struct timespec dl;
     gg_waiter w;
     gg_err err;
 
     if (timeout_ms <= 0)
-        return take(st, queue, lease_ms, max, out, n);
+        return take(st, queue, second, lease_ms, max, out, n);
     dl = deadline_after(timeout_ms);
-    waiter_enter(st, &w, queue, 1);
+    waiter_enter(st, &w, queue, second, 1);
     for (;;) {
-        err = take(st, queue, lease_ms, max, out, n);
+        err = take(st, queue, second, lease_ms, max, out, n);
         if (err != GG_EEMPTY || !waiter_sleep(st, &w, &dl))
             break;
     }
@@ -222,7 +245,7 @@ gg_err gg_store_get_wait(gg_store *st, const char *queue, int64_t lease_ms, int 
 {
     if (!st || !gg_store_valid_name(queue))
         return GG_EINVAL;
-    return take_wait(st, queue, lease_ms, 1, timeout_ms, out, NULL);
+    return take_wait(st, queue, NULL, lease_ms, 1, timeout_ms, out, NULL);
 }
 
 /* gg_store_get_many_wait - gg_store_get_many, waiting for a put when empty. */
@@ -234,7 +257,15 @@ gg_err gg_store_get_many_wait(gg_store *st, const char *queue, int64_t lease_ms,
             *n = 0;
         return GG_EINVAL;
     }
-    return take_wait(st, queue, lease_ms, max, timeout_ms, out, n);
+    return take_wait(st, queue, NULL, lease_ms, max, timeout_ms, out, n);
+}
+
+gg_err gg_store_get_wait_first(gg_store *st, const char *first, const char *second,
+                               int64_t lease_ms, int timeout_ms, gg_msg **out)
+{
+    if (!st || !gg_store_valid_name(first) || !gg_store_valid_name(second))
+        return GG_EINVAL;
+    return take_wait(st, first, second, lease_ms, 1, timeout_ms, out, NULL);
 }
 
 gg_err gg_store_watch(gg_store *st, const char *queue, gg_store_watch_fn fn, void *arg)

@@ -205,6 +205,14 @@ void gg_store_wait(gg_store *st, const char *queue, int timeout_ms);
 gg_err gg_store_get_wait(gg_store *st, const char *queue, int64_t lease_ms, int timeout_ms,
                          gg_msg **out);
 
+/* gg_store_get_wait_first - lease from first if it holds a ready message,
+ * else from second (as gg_store_get); when neither does, wait up to
+ * timeout_ms for a message on either, as gg_store_get_wait. GG_EINVAL on
+ * a bad name. For a priority lane: a message on first never waits behind
+ * second's. */
+gg_err gg_store_get_wait_first(gg_store *st, const char *first, const char *second,
+                               int64_t lease_ms, int timeout_ms, gg_msg **out);
+
 /* gg_store_watch - call fn(arg, queue) after every commit that adds a message
  * to queue. fn runs on the store's writer thread and must only signal (no store
  * calls). Up to 8 watchers. */

@@ -127,8 +127,11 @@ typedef struct gg_req {
  * one taker per message, and a plain waiter (gg_store_wait) for any. */
 typedef struct gg_waiter {
     const char *queue;
+    const char *queue2;        /* a second queue (gg_store_get_wait_first), or NULL */
     int taker;                 /* 1: get_wait, woken one per message made ready */
-    int woken;                 /* set by a commit, cleared by the waiter */
+    int woken;                 /* set by a commit (bit 1: for queue, 2: for
+                                * queue2), cleared by the waiter */
+    int sleeping;              /* in waiter_sleep: woken first */
     pthread_cond_t cond;       /* CLOCK_MONOTONIC */
     struct gg_waiter *prev, *next;
 } gg_waiter;

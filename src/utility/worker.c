@@ -646,7 +646,6 @@ void gg_utility_stop(gg_utility *u)
         return;
     atomic_store(&u->stop, true);
     gg_gate_close(u->gate);
-    gg_intake_wake(u->intake);
     gg_prepjob_stop(u->prep);
     for (i = 0; u->w != NULL && i < u->nworkers; i++) {
         if (u->w[i].started)
@@ -655,7 +654,7 @@ void gg_utility_stop(gg_utility *u)
     gg_uadmin_stop(u->admin);
     gg_publisher_stop(u->pub);
     gg_transport_close(u->t);
-    gg_intake_free(u->intake);  /* after the store: its watchers point here */
+    gg_intake_free(u->intake);
     gg_gate_free(u->gate);
     for (i = 0; u->w != NULL && i < u->nworkers; i++) {
         if (u->w[i].mkt != NULL)

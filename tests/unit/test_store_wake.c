@@ -2,7 +2,8 @@
  * gg_store_get_many_wait callers (takers) only for messages made ready in
  * their own queue, one taker per message; gg_store_wait callers for any
  * message of their queue; and a taker that got a message without using its
- * wake-up hands it on, so no ready message waits for a timeout. Counted
+ * wake-up hands it on, so no ready message waits for a timeout; and
+ * gg_store_get_wait_first, which takes from two queues. Counted
  * through gg_store_stats.wakeups. Each test in its own temporary
  * directory. */
 #include <pthread.h>
@@ -241,6 +242,71 @@ static void test_plain_wait(void **state)
     pthread_join(th, NULL);
 }
 
+typedef struct first_taker {
+    gg_store *st;
+    gg_err err;
+    char queue[GG_QUEUE_NAME_MAX];
+    pthread_t th;
+} first_taker;
+
+static void *first_main(void *arg)
+{
+    first_taker *t = arg;
+    gg_msg *m = NULL;
+
+    t->err = gg_store_get_wait_first(t->st, "lane.prio", "lane", 60000, 3000, &m);
+    if (m)
+        snprintf(t->queue, sizeof t->queue, "%s", m->queue);
+    gg_msg_free(m);
+    return NULL;
+}
+
+/* gg_store_get_wait_first: the first queue before the second; asleep, a
+ * put to either wakes it, one taker per message. */
+static void test_get_wait_first(void **state)
+{
+    fix *f = *state;
+    first_taker t[4];
+    gg_msg *m = NULL;
+    int prio = 0, normal = 0;
+    int64_t w0;
+
+    put(f->st, "lane");
+    put(f->st, "lane.prio");
+    assert_int_equal(gg_store_get_wait_first(f->st, "lane.prio", "lane", 60000, 100, &m), GG_OK);
+    assert_string_equal(m->queue, "lane.prio");
+    gg_msg_free(m);
+    assert_int_equal(gg_store_get_wait_first(f->st, "lane.prio", "lane", 60000, 100, &m), GG_OK);
+    assert_string_equal(m->queue, "lane");
+    gg_msg_free(m);
+    m = NULL;
+    assert_int_equal(gg_store_get_wait_first(f->st, "lane.prio", "lane", 60000, 50, &m), GG_EEMPTY);
+    assert_int_equal(gg_store_get_wait_first(f->st, "lane.prio", "", 60000, 50, &m),
+                     GG_EINVAL);
+
+    w0 = wakeups(f->st);
+    for (int i = 0; i < 4; i++) {
+        memset(&t[i], 0, sizeof t[i]);
+        t[i].st = f->st;
+        assert_int_equal(pthread_create(&t[i].th, NULL, first_main, &t[i]), 0);
+    }
+    usleep(200000);
+    put(f->st, "lane.prio");
+    put(f->st, "lane");
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i].th, NULL);
+        if (t[i].err == GG_OK) {
+            prio += strcmp(t[i].queue, "lane.prio") == 0;
+            normal += strcmp(t[i].queue, "lane") == 0;
+        } else {
+            assert_int_equal(t[i].err, GG_EEMPTY);
+        }
+    }
+    assert_int_equal(prio, 1);
+    assert_int_equal(normal, 1);
+    assert_int_equal(wakeups(f->st) - w0, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +315,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_k_messages_reach_k_takers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unused_wakeup_is_handed_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_wait_first, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
