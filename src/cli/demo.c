@@ -101,7 +101,10 @@ static int write_configs(const demo_opts *o)
              "peer_sign_pub = pki/portal.sign.pub\npeer_kem_pub = pki/portal.kem.pub\n"
              "token_key = pki/token.key\n\n"
              "[store]\npath = utility/store.db\n\n"
-             "[utility]\nworkers = 4\nmarketing_db = marketing.db\n%s%s%s",
+             "# 32 workers overlap their waits on commits; at most 4 calls at a time\n"
+             "# go into the marketing system (docs/capacity.md)\n"
+             "[governor]\nmax_inflight = 4\n\n"
+             "[utility]\nworkers = 32\nmarketing_db = marketing.db\n%s%s%s",
              p + 3, p + 1, o->suite, o->pg ? "marketing_pg = " : "", o->pg ? o->pg : "",
              o->pg ? "\n" : "");
     snprintf(path, sizeof path, "%s/utility.conf", o->dir);

@@ -95,7 +95,7 @@ def run(c, args, limit=2, seconds=8, sleep_s=0.05, workers=8, healthz_p99=0.100)
         qfile = os.path.join(d.dir, "slow-queries.ini")
         append(qfile, SLOW_QUERIES % sleep_s)
         ucfg = os.path.join(d.dir, "utility.conf")
-        text = open(ucfg).read().replace("workers = 4", "workers = %d" % workers)
+        text = open(ucfg).read().replace("workers = 32", "workers = %d" % workers)
         text += "marketing_queries = %s\n\n[governor]\nmax_inflight = %d\n\n[cache]\nentries = 0\n" % (
             qfile, limit)
         open(ucfg, "w").write(text)

@@ -49,7 +49,7 @@ def main():
         m = re.search(r"knee=(\d+)", out.stdout)
         c.check(out.returncode == 0 and m, "probe-capacity reports a knee")
         knee = int(m.group(1)) if m else 2
-        text = open(ucfg).read().replace("workers = 4", "workers = 16")
+        text = open(ucfg).read().replace("workers = 32", "workers = 16")
         text += "\n[governor]\nmode = adaptive\nmin_inflight = 1\nmax_inflight = 16\n\n[cache]\nentries = 0\n"
         open(ucfg, "w").write(text)
         d.start_both()
