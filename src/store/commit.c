@@ -9,7 +9,11 @@
  * that fails after changing rows as first of its transaction is undone by
  * rolling the transaction back, and otherwise the transaction is rolled
  * back and the batch run again with each op under its own SAVEPOINT (an
- * op that fails is rolled back alone and gets its own error). Only then
+ * op that fails is rolled back alone and gets its own error). Just
+ * before the COMMIT, what the ops kept in memory (queue_stats deltas, the
+ * highest id given: gg_kept_*, schema.c) is written into the transaction;
+ * under savepoints each op writes its own before its RELEASE, and a
+ * rollback forgets it. Only then
  * are the counters of the ops that succeeded applied, the waiters of the
  * queues they filled woken, and every caller of the batch told its result
  * (the writer wakes the first; each caller wakes two more, a tree, so the
@@ -29,7 +33,8 @@
  * an alarm once per episode; the next commit that succeeds ends the
  * episode (logged), with no restart. Space: every GG_STORE_VACUUM_EVERY
  * commits the leader checks the free pages and gives them back with an
- * incremental vacuum once there are GG_STORE_VACUUM_PAGES of them.
+ * incremental vacuum once there are GG_STORE_VACUUM_PAGES of them and
+ * they are more than 1/GG_STORE_VACUUM_SHARE of the file.
  */
 #include <string.h>
 #include <time.h>
@@ -89,10 +94,12 @@ static void fail_range(gg_req *first, gg_req *stop, gg_err err)
             r->err = err;
 }
 
-/* begin_txn - BEGIN IMMEDIATE; the gg_err. */
+/* begin_txn - BEGIN IMMEDIATE, with nothing kept yet; the gg_err. */
 static gg_err begin_txn(gg_store *st, const char *op)
 {
     int rc = gg_sql_done(gg_sql_prep(st, S_BEGIN));
+
+    gg_kept_reset(st);
     return rc == SQLITE_OK ? GG_OK : gg_store_sql_err(st, op, rc);
 }
 
@@ -193,14 +200,19 @@ static int run_batch(gg_store *st, gg_req *first, gg_req *stop, int use_sp, int 
         }
         changes = sqlite3_total_changes64(st->db);
         r->err = r->fn(st, &r->t, r->arg);
-        if (r->err == GG_OK) {
-            if (use_sp) {
+        if (r->err == GG_OK && use_sp) {
+            /* What the op kept goes under its own savepoint. */
+            r->err = gg_kept_flush(st);
+            if (r->err == GG_OK) {
                 rc = step_sp(st, S_SP_RELEASE);
                 if (rc != SQLITE_OK)
                     r->err = gg_store_sql_err(st, r->op, rc);
             }
-            continue;
+            if (r->err == GG_OK)
+                continue;
         }
+        if (r->err == GG_OK)
+            continue;
         if (is_storage(r->err))
             note_fault(st, r->op, r->err);
         if (sqlite3_get_autocommit(st->db)) {
@@ -220,6 +232,7 @@ static int run_batch(gg_store *st, gg_req *first, gg_req *stop, int use_sp, int 
             *redo = 1;
             return any;
         }
+        gg_kept_reset(st);   /* the op's kept values went with it */
         rc = step_sp(st, S_SP_ROLLBACK);
         if (rc == SQLITE_OK)
             rc = step_sp(st, S_SP_RELEASE);
@@ -232,12 +245,16 @@ static int run_batch(gg_store *st, gg_req *first, gg_req *stop, int use_sp, int 
     }
     if (sqlite3_get_autocommit(st->db))
         return any;
-    sync = needs_sync(txn_first, stop) || st->opts.durability != GG_DURABLE_FULL;
-    gg_store_vfs_skip_wal_sync(!sync);
-    rc = gg_sql_done(gg_sql_prep(st, S_COMMIT));
-    gg_store_vfs_skip_wal_sync(0);
-    if (rc != SQLITE_OK) {
-        err = gg_store_sql_err(st, "commit", rc);
+    err = gg_kept_flush(st);
+    if (err == GG_OK) {
+        sync = needs_sync(txn_first, stop) || st->opts.durability != GG_DURABLE_FULL;
+        gg_store_vfs_skip_wal_sync(!sync);
+        rc = gg_sql_done(gg_sql_prep(st, S_COMMIT));
+        gg_store_vfs_skip_wal_sync(0);
+        if (rc != SQLITE_OK)
+            err = gg_store_sql_err(st, "commit", rc);
+    }
+    if (err != GG_OK) {
         fail_range(txn_first, stop, err);
         if (is_storage(err))
             note_fault(st, "commit", err);
@@ -278,16 +295,18 @@ static void apply(gg_store *st, gg_req *first, gg_req *stop, gg_txn *all)
 static void maybe_reclaim(gg_store *st)
 {
     sqlite3_stmt *s;
-    int64_t free_pages = 0;
+    int64_t free_pages = 0, pages = 0;
     int rc;
 
     if (st->commits % GG_STORE_VACUUM_EVERY != 0)
         return;
     s = gg_sql_prep(st, S_FREELIST);
-    if (sqlite3_step(s) == SQLITE_ROW)
+    if (sqlite3_step(s) == SQLITE_ROW) {
         free_pages = sqlite3_column_int64(s, 0);
+        pages = sqlite3_column_int64(s, 1);
+    }
     sqlite3_reset(s);
-    if (free_pages < GG_STORE_VACUUM_PAGES)
+    if (free_pages < GG_STORE_VACUUM_PAGES || free_pages * GG_STORE_VACUUM_SHARE < pages)
         return;
     rc = sqlite3_exec(st->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {

@@ -1,19 +1,29 @@
-/* schema.c - the on-disk format of the store and its cached statements.
+/* schema.c - the on-disk format of the store, its cached statements and
+ * the values a transaction keeps in memory until its COMMIT.
  *
- * Format version 2 (meta.schema_version = '2'):
- *   messages       one row per live message, without its bytes; AUTOINCREMENT
- *                  so an id is never reused, even after the newest message
- *                  is deleted (the channel uses ids as sequence numbers).
- *                  prio (0..9, higher first) and flags (GG_MSG_*).
+ * Format version 3 (meta.schema_version = '3'):
+ *   meta           schema_version, and last_id: the highest message id ever
+ *                  given, written by every commit that gives ids, so that
+ *                  an id is never reused, even after the newest message is
+ *                  deleted (the channel uses ids as sequence numbers).
+ *   messages       one row per live message, without its bytes; its id is
+ *                  given by the store (gg_kept_next_id: above last_id and
+ *                  every row), prio (0..9, higher first) and flags (GG_MSG_*).
  *   bodies         the bytes of each message, apart, so leasing and backing
  *                  out rewrite a small row and never the blob (which would
  *                  need fresh pages, and fail on a full disk).
- *   queue_stats    depth and bytes per queue, kept by triggers on messages,
- *                  so limit checks cost one lookup, not a scan.
+ *   queue_stats    depth and bytes per queue, so limit checks cost one
+ *                  lookup, not a scan. Kept by the store in C: each
+ *                  transaction adds up its changes per queue and writes
+ *                  them once, before its COMMIT (gg_kept_flush).
  *   channel_marks  highest sequence number committed per inbound channel.
  *   dead_letters   messages taken out of service, with reason and time.
- * Version 1 lacked prio and flags; it is upgraded in place at open. Any
- * change to these tables raises GG_STORE_SCHEMA_VERSION and adds an
+ * No triggers and no AUTOINCREMENT: a statement with a trigger needs a
+ * statement journal (a copy of every page it changes) and AUTOINCREMENT
+ * writes sqlite_sequence on every insert; both cost more than the message.
+ * Version 1 lacked prio and flags; version 2 kept queue_stats by triggers
+ * and ids by AUTOINCREMENT. Both are upgraded in place at open (1 to 2 to
+ * 3). Any change to these tables raises GG_STORE_SCHEMA_VERSION and adds an
  * upgrade step here (see docs/store.md); a store of another version is
  * refused rather than guessed at. A new store is created with
  * auto_vacuum=INCREMENTAL so that freed pages can go back to the file
@@ -26,24 +36,24 @@
 #include "core/log.h"
 #include "store/store_int.h"
 
-static const char schema_v2[] =
-    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE messages("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, dest TEXT NOT NULL,"
-    " put_ms INTEGER NOT NULL, expiry_ms INTEGER NOT NULL,"
-    " lease_until_ms INTEGER NOT NULL, backouts INTEGER NOT NULL, len INTEGER NOT NULL,"
+/* The messages table and its indexes of version 3 (ids given by the store). */
+#define MESSAGES_V3(name)                                                                  \
+    "CREATE TABLE " name "("                                                               \
+    " id INTEGER PRIMARY KEY, queue TEXT NOT NULL, dest TEXT NOT NULL,"                    \
+    " put_ms INTEGER NOT NULL, expiry_ms INTEGER NOT NULL,"                                \
+    " lease_until_ms INTEGER NOT NULL, backouts INTEGER NOT NULL, len INTEGER NOT NULL,"   \
     " prio INTEGER NOT NULL DEFAULT 0, flags INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE bodies(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
-    "CREATE INDEX messages_queue_id ON messages(queue, id);"
+#define MESSAGES_V3_INDEXES                                                                \
+    "CREATE INDEX messages_queue_id ON messages(queue, id);"                               \
     "CREATE INDEX messages_ready ON messages(queue, lease_until_ms, prio DESC, id);"
+
+static const char schema_v3[] =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    MESSAGES_V3("messages")
+    "CREATE TABLE bodies(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
+    MESSAGES_V3_INDEXES
     "CREATE TABLE queue_stats(queue TEXT PRIMARY KEY, depth INTEGER NOT NULL,"
     " bytes INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE TRIGGER messages_ins AFTER INSERT ON messages BEGIN"
-    " INSERT INTO queue_stats(queue, depth, bytes) VALUES(NEW.queue, 1, NEW.len)"
-    " ON CONFLICT(queue) DO UPDATE SET depth = depth + 1, bytes = bytes + NEW.len; END;"
-    "CREATE TRIGGER messages_del AFTER DELETE ON messages BEGIN"
-    " UPDATE queue_stats SET depth = depth - 1, bytes = bytes - OLD.len"
-    " WHERE queue = OLD.queue; DELETE FROM bodies WHERE id = OLD.id; END;"
     "CREATE TABLE channel_marks(channel TEXT PRIMARY KEY, mark INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE dead_letters("
     " id INTEGER PRIMARY KEY, queue TEXT NOT NULL, dest TEXT NOT NULL,"
@@ -61,6 +71,26 @@ static const char upgrade_v1[] =
     "CREATE INDEX messages_ready ON messages(queue, lease_until_ms, prio DESC, id);"
     "UPDATE meta SET value = '2' WHERE key = 'schema_version';";
 
+/* upgrade_v2 - version 2 to 3: queue_stats kept by the store instead of
+ * triggers (which also deleted the body), ids given by the store instead
+ * of AUTOINCREMENT (the table is rebuilt without it; the highest id
+ * sqlite_sequence or any row holds becomes meta last_id). */
+static const char upgrade_v2[] =
+    "DROP TRIGGER IF EXISTS messages_ins;"
+    "DROP TRIGGER IF EXISTS messages_del;"
+    "INSERT INTO meta(key, value) SELECT 'last_id', max("
+    " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),"
+    " coalesce((SELECT max(id) FROM messages), 0),"
+    " coalesce((SELECT max(id) FROM dead_letters), 0));"
+    MESSAGES_V3("messages_v3")
+    "INSERT INTO messages_v3(id, queue, dest, put_ms, expiry_ms, lease_until_ms, backouts,"
+    " len, prio, flags) SELECT id, queue, dest, put_ms, expiry_ms, lease_until_ms, backouts,"
+    " len, prio, flags FROM messages;"
+    "DROP TABLE messages;"
+    "ALTER TABLE messages_v3 RENAME TO messages;"
+    MESSAGES_V3_INDEXES
+    "UPDATE meta SET value = '3' WHERE key = 'schema_version';";
+
 static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
@@ -68,10 +98,18 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_SAVEPOINT] = "SAVEPOINT op",
     [S_SP_RELEASE] = "RELEASE op",
     [S_SP_ROLLBACK] = "ROLLBACK TO op",
-    [S_INSERT] = "INSERT INTO messages(queue, dest, put_ms, expiry_ms, lease_until_ms,"
-                 " backouts, len, prio, flags) VALUES(?1, ?2, ?3, ?4, 0, 0, ?5, ?6, ?7)",
+    [S_INSERT] = "INSERT INTO messages(id, queue, dest, put_ms, expiry_ms, lease_until_ms,"
+                 " backouts, len, prio, flags) VALUES(?8, ?1, ?2, ?3, ?4, 0, 0, ?5, ?6, ?7)",
     [S_INSERT_BODY] = "INSERT INTO bodies(id, data) VALUES(?1, ?2)",
     [S_QSTATS] = "SELECT depth, bytes FROM queue_stats WHERE queue = ?1",
+    [S_QSTATS_ADD] = "INSERT INTO queue_stats(queue, depth, bytes) VALUES(?1, ?2, ?3)"
+                     " ON CONFLICT(queue) DO UPDATE SET depth = depth + excluded.depth,"
+                     " bytes = bytes + excluded.bytes",
+    [S_LAST_ID] = "SELECT max(coalesce((SELECT CAST(value AS INTEGER) FROM meta"
+                  " WHERE key = 'last_id'), 0), coalesce((SELECT max(id) FROM messages), 0),"
+                  " coalesce((SELECT max(id) FROM dead_letters), 0))",
+    [S_LAST_ID_SET] = "INSERT INTO meta(key, value) VALUES('last_id', ?1)"
+                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [S_READY] = "SELECT m.id, m.dest, m.put_ms, m.expiry_ms, m.lease_until_ms, m.backouts,"
                 " m.prio, m.flags, b.data FROM messages m INDEXED BY messages_ready"
                 " JOIN bodies b ON b.id = m.id WHERE m.queue = ?1 AND m.lease_until_ms = 0"
@@ -79,9 +117,10 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_RUNOUT] = "SELECT id, backouts FROM messages INDEXED BY messages_ready"
                  " WHERE queue = ?1 AND lease_until_ms > 0 AND lease_until_ms <= ?2 LIMIT ?3",
     [S_LEASE] = "UPDATE messages SET lease_until_ms = ?2, backouts = ?3 WHERE id = ?1",
-    [S_FIND] = "SELECT queue, backouts, lease_until_ms FROM messages WHERE id = ?1",
+    [S_FIND] = "SELECT queue, backouts, lease_until_ms, len FROM messages WHERE id = ?1",
     [S_RELEASE] = "UPDATE messages SET lease_until_ms = 0, backouts = ?2 WHERE id = ?1",
     [S_DELETE] = "DELETE FROM messages WHERE id = ?1",
+    [S_DELETE_BODY] = "DELETE FROM bodies WHERE id = ?1",
     [S_TO_DEAD] = "INSERT INTO dead_letters(id, queue, dest, reason, dead_ms, put_ms,"
                   " expiry_ms, backouts, len, data, prio, flags) SELECT m.id, m.queue, m.dest,"
                   " ?2, ?3, m.put_ms, m.expiry_ms, ?4, m.len, b.data, m.prio, m.flags"
@@ -92,6 +131,9 @@ static const char *const stmt_sql[S_COUNT] = {
                  " JOIN bodies b ON b.id = m.id"
                  " WHERE m.queue = ?1 AND m.id > ?2 ORDER BY m.id LIMIT ?3",
     [S_DEL_UPTO] = "DELETE FROM messages WHERE queue = ?1 AND id <= ?2",
+    [S_UPTO_STATS] = "SELECT count(*), sum(len) FROM messages WHERE queue = ?1 AND id <= ?2",
+    [S_UPTO_BODIES] = "DELETE FROM bodies WHERE id IN (SELECT id FROM messages"
+                      " INDEXED BY messages_queue_id WHERE queue = ?1 AND id <= ?2)",
     [S_MARK_GET] = "SELECT mark FROM channel_marks WHERE channel = ?1",
     [S_MARK_SET] = "INSERT INTO channel_marks(channel, mark) VALUES(?1, ?2)"
                    " ON CONFLICT(channel) DO UPDATE SET mark = excluded.mark",
@@ -110,7 +152,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_DEAD_ONE] = "SELECT id, queue, dest, reason, dead_ms, put_ms, expiry_ms, backouts, len,"
                    " prio, flags, data FROM dead_letters WHERE id = ?1",
     [S_DEAD_PURGE] = "DELETE FROM dead_letters",
-    [S_FREELIST] = "PRAGMA freelist_count",
+    [S_FREELIST] = "SELECT f.freelist_count, p.page_count FROM pragma_freelist_count f,"
+                   " pragma_page_count p",
 };
 
 gg_err gg_store_sql_err(gg_store *st, const char *op, int rc)
@@ -188,7 +231,7 @@ static gg_err check_or_create(gg_store *st)
     }
     if (strcmp(buf, "0") == 0) {
         char sql[128];
-        rc = sqlite3_exec(st->db, schema_v2, NULL, NULL, NULL);
+        rc = sqlite3_exec(st->db, schema_v3, NULL, NULL, NULL);
         snprintf(sql, sizeof sql, "INSERT INTO meta(key, value) VALUES('schema_version', '%d')",
                  GG_STORE_SCHEMA_VERSION);
         if (rc == SQLITE_OK)
@@ -214,6 +257,15 @@ static gg_err check_or_create(gg_store *st)
         }
         gg_info("store", "msg=\"upgraded\" path=%s from=1 to=2", st->path);
         snprintf(version, sizeof version, "2");
+    }
+    if (strcmp(version, "2") == 0) {
+        rc = sqlite3_exec(st->db, upgrade_v2, NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            err = gg_store_sql_err(st, "open.upgrade", rc);
+            goto out;
+        }
+        gg_info("store", "msg=\"upgraded\" path=%s from=2 to=3", st->path);
+        snprintf(version, sizeof version, "3");
     }
     snprintf(buf, sizeof buf, "%d", GG_STORE_SCHEMA_VERSION);
     if (strcmp(version, buf) != 0) {
@@ -341,4 +393,130 @@ void gg_sql_col_text(sqlite3_stmt *s, int i, char *out, size_t outsz)
     if (n)
         memcpy(out, t, n);
     out[n] = '\0';
+}
+
+/* ---- values the open transaction keeps until its COMMIT ---- */
+
+/* gg_kept_reset - forget the kept values; they are read again when needed. */
+void gg_kept_reset(gg_store *st)
+{
+    st->kept.nq = 0;
+    st->kept.id_known = 0;
+    st->kept.id_dirty = 0;
+}
+
+/* kept_find - the kept entry of queue, or NULL. */
+static gg_kept_queue *kept_find(gg_store *st, const char *queue)
+{
+    for (size_t i = 0; i < st->kept.nq; i++)
+        if (strcmp(st->kept.q[i].queue, queue) == 0)
+            return &st->kept.q[i];
+    return NULL;
+}
+
+/* kept_slot - the kept entry of queue, made (writing the others early if
+ * every slot is taken); NULL with *err set on a storage error. */
+static gg_kept_queue *kept_slot(gg_store *st, const char *queue, gg_err *err)
+{
+    gg_kept_queue *k = kept_find(st, queue);
+
+    *err = GG_OK;
+    if (k)
+        return k;
+    if (st->kept.nq == GG_STORE_KEPT_QUEUES) {
+        *err = gg_kept_flush(st);
+        if (*err != GG_OK)
+            return NULL;
+    }
+    k = &st->kept.q[st->kept.nq++];
+    memset(k, 0, sizeof *k);
+    snprintf(k->queue, sizeof k->queue, "%s", queue);
+    return k;
+}
+
+gg_err gg_kept_queue_stats(gg_store *st, const char *queue, int64_t *depth, int64_t *bytes)
+{
+    gg_err err;
+    gg_kept_queue *k = kept_slot(st, queue, &err);
+    sqlite3_stmt *s;
+    int rc;
+
+    if (!k)
+        return err;
+    if (!k->known) {
+        s = gg_sql_prep(st, S_QSTATS);
+        sqlite3_bind_text(s, 1, queue, -1, SQLITE_STATIC);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            k->depth = sqlite3_column_int64(s, 0);
+            k->bytes = sqlite3_column_int64(s, 1);
+            rc = SQLITE_DONE;
+        }
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE)
+            return gg_store_sql_err(st, "queue_stats", rc);
+        k->known = 1;
+    }
+    *depth = k->depth + k->d_depth;
+    *bytes = k->bytes + k->d_bytes;
+    return GG_OK;
+}
+
+gg_err gg_kept_add(gg_store *st, const char *queue, int64_t d_depth, int64_t d_bytes)
+{
+    gg_err err;
+    gg_kept_queue *k = kept_slot(st, queue, &err);
+
+    if (!k)
+        return err;
+    k->d_depth += d_depth;
+    k->d_bytes += d_bytes;
+    return GG_OK;
+}
+
+gg_err gg_kept_next_id(gg_store *st, int64_t *id)
+{
+    if (!st->kept.id_known) {
+        sqlite3_stmt *s = gg_sql_prep(st, S_LAST_ID);
+        int rc = sqlite3_step(s);
+
+        if (rc == SQLITE_ROW)
+            st->kept.last_id = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW)
+            return gg_store_sql_err(st, "last_id", rc);
+        st->kept.id_known = 1;
+    }
+    *id = ++st->kept.last_id;
+    st->kept.id_dirty = 1;
+    return GG_OK;
+}
+
+gg_err gg_kept_flush(gg_store *st)
+{
+    sqlite3_stmt *s;
+    int rc;
+
+    for (size_t i = 0; i < st->kept.nq; i++) {
+        gg_kept_queue *k = &st->kept.q[i];
+        if (k->d_depth == 0 && k->d_bytes == 0)
+            continue;
+        s = gg_sql_prep(st, S_QSTATS_ADD);
+        sqlite3_bind_text(s, 1, k->queue, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, k->d_depth);
+        sqlite3_bind_int64(s, 3, k->d_bytes);
+        rc = gg_sql_done(s);
+        if (rc != SQLITE_OK)
+            return gg_store_sql_err(st, "queue_stats", rc);
+    }
+    st->kept.nq = 0;
+    if (st->kept.id_dirty) {
+        s = gg_sql_prep(st, S_LAST_ID_SET);
+        sqlite3_bind_int64(s, 1, st->kept.last_id);
+        rc = gg_sql_done(s);
+        if (rc != SQLITE_OK)
+            return gg_store_sql_err(st, "last_id", rc);
+        st->kept.id_dirty = 0;
+    }
+    return GG_OK;
 }

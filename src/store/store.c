@@ -32,26 +32,21 @@ static gg_err insert_msg(gg_store *st, gg_txn *t, const char *op, const char *qu
 {
     sqlite3_stmt *s;
     int64_t depth = 0, bytes = 0, id;
+    gg_err err;
     int rc;
 
-    if (st->opts.max_depth <= 0 && st->opts.max_bytes <= 0)
-        goto insert;   /* no limit to check */
-    s = gg_sql_prep(st, S_QSTATS);
-    sqlite3_bind_text(s, 1, queue, -1, SQLITE_STATIC);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        depth = sqlite3_column_int64(s, 0);
-        bytes = sqlite3_column_int64(s, 1);
-        rc = SQLITE_DONE;
+    if (st->opts.max_depth > 0 || st->opts.max_bytes > 0) {
+        err = gg_kept_queue_stats(st, queue, &depth, &bytes);
+        if (err != GG_OK)
+            return err;
+        if (st->opts.max_depth > 0 && depth + 1 > st->opts.max_depth)
+            return GG_EFULL;
+        if (st->opts.max_bytes > 0 && bytes + (int64_t)len > st->opts.max_bytes)
+            return GG_EFULL;
     }
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE)
-        return gg_store_sql_err(st, op, rc);
-    if (st->opts.max_depth > 0 && depth + 1 > st->opts.max_depth)
-        return GG_EFULL;
-    if (st->opts.max_bytes > 0 && bytes + (int64_t)len > st->opts.max_bytes)
-        return GG_EFULL;
-insert:
+    err = gg_kept_next_id(st, &id);
+    if (err != GG_OK)
+        return err;
     s = gg_sql_prep(st, S_INSERT);
     sqlite3_bind_text(s, 1, queue, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, dest ? dest : "", -1, SQLITE_STATIC);
@@ -60,10 +55,10 @@ insert:
     sqlite3_bind_int64(s, 5, (int64_t)len);
     sqlite3_bind_int(s, 6, prio);
     sqlite3_bind_int64(s, 7, (int64_t)flags);
+    sqlite3_bind_int64(s, 8, id);
     rc = gg_sql_done(s);
     if (rc != SQLITE_OK)
         return gg_store_sql_err(st, op, rc);
-    id = sqlite3_last_insert_rowid(st->db);
     s = gg_sql_prep(st, S_INSERT_BODY);
     sqlite3_bind_int64(s, 1, id);
     rc = gg_sql_bind_blob(s, 2, data, len);
@@ -71,6 +66,9 @@ insert:
         rc = gg_sql_done(s);
     if (rc != SQLITE_OK)
         return gg_store_sql_err(st, op, rc);
+    err = gg_kept_add(st, queue, 1, (int64_t)len);
+    if (err != GG_OK)
+        return err;
     if (id_out)
         *id_out = id;
     t->c.puts++;
@@ -78,17 +76,54 @@ insert:
     return GG_OK;
 }
 
-/* delete_msg - remove message id; GG_ENOTFOUND if there is none. */
-static gg_err delete_msg(gg_store *st, const char *op, int64_t id)
+/* find_msg - queue, backouts and len of message id; GG_ENOTFOUND if none.
+ * backouts and len may be NULL. */
+static gg_err find_msg(gg_store *st, const char *op, int64_t id, char *queue, int *backouts,
+                       int64_t *len)
 {
-    sqlite3_stmt *s = gg_sql_prep(st, S_DELETE);
+    sqlite3_stmt *s = gg_sql_prep(st, S_FIND);
+    gg_err err = GG_ENOTFOUND;
     int rc;
 
     sqlite3_bind_int64(s, 1, id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        gg_sql_col_text(s, 0, queue, GG_QUEUE_NAME_MAX);
+        if (backouts)
+            *backouts = sqlite3_column_int(s, 1);
+        if (len)
+            *len = sqlite3_column_int64(s, 3);
+        err = GG_OK;
+    } else if (rc != SQLITE_DONE) {
+        err = gg_store_sql_err(st, op, rc);
+    }
+    sqlite3_reset(s);
+    return err;
+}
+
+/* delete_msg - remove message id and its body, and count it out of its
+ * queue; GG_ENOTFOUND if there is none. */
+static gg_err delete_msg(gg_store *st, const char *op, int64_t id)
+{
+    char queue[GG_QUEUE_NAME_MAX];
+    int64_t len = 0;
+    gg_err err = find_msg(st, op, id, queue, NULL, &len);
+    sqlite3_stmt *s;
+    int rc;
+
+    if (err != GG_OK)
+        return err;
+    s = gg_sql_prep(st, S_DELETE);
+    sqlite3_bind_int64(s, 1, id);
     rc = gg_sql_done(s);
+    if (rc == SQLITE_OK) {
+        s = gg_sql_prep(st, S_DELETE_BODY);
+        sqlite3_bind_int64(s, 1, id);
+        rc = gg_sql_done(s);
+    }
     if (rc != SQLITE_OK)
         return gg_store_sql_err(st, op, rc);
-    return sqlite3_changes(st->db) ? GG_OK : GG_ENOTFOUND;
+    return gg_kept_add(st, queue, -1, -len);
 }
 
 /* to_dead - move message id to the dead-letter queue with reason. */
@@ -111,26 +146,6 @@ static gg_err to_dead(gg_store *st, gg_txn *t, const char *op, int64_t id, int b
     gg_warn("store", "msg=\"dead-lettered\" id=%lld backouts=%d reason=\"%s\"", (long long)id,
             backouts, reason);
     return delete_msg(st, op, id);
-}
-
-/* find_msg - queue and backouts of message id; GG_ENOTFOUND if none. */
-static gg_err find_msg(gg_store *st, const char *op, int64_t id, char *queue, int *backouts)
-{
-    sqlite3_stmt *s = gg_sql_prep(st, S_FIND);
-    gg_err err = GG_ENOTFOUND;
-    int rc;
-
-    sqlite3_bind_int64(s, 1, id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        gg_sql_col_text(s, 0, queue, GG_QUEUE_NAME_MAX);
-        *backouts = sqlite3_column_int(s, 1);
-        err = GG_OK;
-    } else if (rc != SQLITE_DONE) {
-        err = gg_store_sql_err(st, op, rc);
-    }
-    sqlite3_reset(s);
-    return err;
 }
 
 struct get_args {
@@ -345,7 +360,7 @@ static gg_err op_backout(gg_store *st, gg_txn *t, void *arg)
     char queue[GG_QUEUE_NAME_MAX];
     int backouts = 0, thr = st->opts.backout_threshold;
     sqlite3_stmt *s;
-    gg_err err = find_msg(st, "backout", a->id, queue, &backouts);
+    gg_err err = find_msg(st, "backout", a->id, queue, &backouts, NULL);
     int rc;
 
     if (err != GG_OK)
@@ -370,7 +385,7 @@ static gg_err op_dead_letter(gg_store *st, gg_txn *t, void *arg)
     struct id_args *a = arg;
     char queue[GG_QUEUE_NAME_MAX];
     int backouts = 0;
-    gg_err err = find_msg(st, "dead_letter", a->id, queue, &backouts);
+    gg_err err = find_msg(st, "dead_letter", a->id, queue, &backouts, NULL);
 
     if (err != GG_OK)
         return err;
@@ -526,17 +541,38 @@ struct upto_args {
     int64_t upto;
 };
 
-/* op_delete_upto - remove the messages of queue with id <= upto. */
+/* op_delete_upto - remove the messages of queue with id <= upto, with
+ * their bodies, and count them out of the queue. */
 static gg_err op_delete_upto(gg_store *st, gg_txn *t, void *arg)
 {
     struct upto_args *a = arg;
-    sqlite3_stmt *s = gg_sql_prep(st, S_DEL_UPTO);
+    sqlite3_stmt *s = gg_sql_prep(st, S_UPTO_STATS);
+    int64_t n = 0, bytes = 0;
     int rc;
 
+    (void)t;
     sqlite3_bind_text(s, 1, a->queue, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, a->upto);
-    rc = gg_sql_done(s);
-    return rc == SQLITE_OK ? GG_OK : gg_store_sql_err(st, "delete_upto", rc);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        n = sqlite3_column_int64(s, 0);
+        bytes = sqlite3_column_int64(s, 1);
+        rc = SQLITE_OK;
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_OK)
+        return gg_store_sql_err(st, "delete_upto", rc);
+    if (n == 0)
+        return GG_OK;
+    for (int i = 0; i < 2 && rc == SQLITE_OK; i++) {
+        s = gg_sql_prep(st, i == 0 ? S_UPTO_BODIES : S_DEL_UPTO);
+        sqlite3_bind_text(s, 1, a->queue, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, a->upto);
+        rc = gg_sql_done(s);
+    }
+    if (rc != SQLITE_OK)
+        return gg_store_sql_err(st, "delete_upto", rc);
+    return gg_kept_add(st, a->queue, -n, -bytes);
 }
 
 /* op_purge - remove dead letter a->id, or all of them when it is 0. */

@@ -9,6 +9,11 @@
  * own only when the batch has to be redone because one failed half-way.
  * Ops must therefore be re-runnable: they start from their arguments and
  * overwrite (or free) their outputs.
+ * The format has no triggers and no AUTOINCREMENT (schema.c): an op that
+ * adds a messages row takes its id from gg_kept_next_id and binds it, and
+ * an op that adds or removes messages rows reports each change of depth
+ * and bytes with gg_kept_add, after the rows changed (store.c's insert_msg
+ * and delete_msg do both); the runner writes them before the COMMIT.
  * vfs.c is the I/O seam (a pass-through SQLite VFS that tests can make
  * fail); metrics.c writes the Prometheus text.
  */
@@ -22,7 +27,7 @@
 
 /* Version of the on-disk format, kept in meta('schema_version'). A store
  * with another version is refused; see docs/store.md for upgrades. */
-#define GG_STORE_SCHEMA_VERSION 2
+#define GG_STORE_SCHEMA_VERSION 3
 
 enum gg_stmt {
     S_BEGIN,
@@ -31,21 +36,27 @@ enum gg_stmt {
     S_SAVEPOINT,
     S_SP_RELEASE,
     S_SP_ROLLBACK,
-    S_INSERT,      /* ?1 queue ?2 dest ?3 put_ms ?4 expiry_ms ?5 len ?6 prio ?7 flags */
+    S_INSERT,      /* ?1 queue ?2 dest ?3 put_ms ?4 expiry_ms ?5 len ?6 prio ?7 flags ?8 id */
     S_INSERT_BODY, /* ?1 id ?2 data */
     S_QSTATS,      /* ?1 queue -> depth, bytes */
+    S_QSTATS_ADD,  /* ?1 queue ?2 depth delta ?3 bytes delta */
+    S_LAST_ID,     /* -> highest id ever given (meta last_id, or a row's) */
+    S_LAST_ID_SET, /* ?1 last_id */
     S_READY,       /* ?1 queue ?2 limit -> id, dest, put_ms, expiry_ms, lease_until_ms,
                       backouts, prio, flags, data of ready messages; highest prio first,
                       then id */
     S_RUNOUT,      /* ?1 queue ?2 now ?3 limit -> id, backouts of leases that ran out */
     S_LEASE,       /* ?1 id ?2 lease_until_ms ?3 backouts */
-    S_FIND,        /* ?1 id -> queue, backouts, lease_until_ms */
+    S_FIND,        /* ?1 id -> queue, backouts, lease_until_ms, len */
     S_RELEASE,     /* ?1 id ?2 backouts: back to ready */
     S_DELETE,      /* ?1 id */
+    S_DELETE_BODY, /* ?1 id */
     S_TO_DEAD,     /* ?1 id ?2 reason ?3 dead_ms ?4 backouts */
     S_BROWSE,      /* ?1 queue ?2 after_id ?3 limit -> id, dest, put_ms, expiry_ms, backouts, data,
                       prio, flags */
     S_DEL_UPTO,    /* ?1 queue ?2 upto */
+    S_UPTO_STATS,  /* ?1 queue ?2 upto -> count, sum of len */
+    S_UPTO_BODIES, /* ?1 queue ?2 upto: delete their bodies */
     S_MARK_GET,    /* ?1 channel -> mark */
     S_MARK_SET,    /* ?1 channel ?2 mark */
     S_QUEUES,      /* ?1 limit -> queue, depth, bytes, oldest put_ms, dead letters */
@@ -56,15 +67,18 @@ enum gg_stmt {
     S_DEAD_COUNT,  /* -> count */
     S_DEAD_ONE,    /* ?1 id -> as S_DEAD_LIST, then data */
     S_DEAD_PURGE,  /* delete every dead letter */
-    S_FREELIST,    /* -> free pages */
+    S_FREELIST,    /* -> free pages, pages */
     S_COUNT
 };
 
 /* Most calls one commit covers (bounds a batch's latency and size). */
 /* (A *_many call counts as one call; GG_STORE_MANY_MAX bounds its items.) */
 #define GG_STORE_BATCH_MAX 256
-/* Run an incremental vacuum once this many pages are free... */
+/* Run an incremental vacuum once this many pages are free and they are
+ * more than 1/GG_STORE_VACUUM_SHARE of the file (moving live pages costs
+ * CPU; a queue that grows and drains would move them back and forth)... */
 #define GG_STORE_VACUUM_PAGES 256
+#define GG_STORE_VACUUM_SHARE 4
 /* ...checking every this many commits. */
 #define GG_STORE_VACUUM_EVERY 128
 /* The WAL is checkpointed at this many pages and truncated to
@@ -80,6 +94,9 @@ enum gg_stmt {
 #define GG_STORE_TOUCH_MAX 32
 /* Watchers (gg_store_watch) at most. */
 #define GG_STORE_WATCH_MAX 8
+/* Queues whose depth and bytes one transaction keeps in memory before it
+ * writes them to queue_stats early. */
+#define GG_STORE_KEPT_QUEUES 16
 
 /* Counter deltas of one transaction: applied only when it commits. */
 typedef struct gg_store_counts {
@@ -121,6 +138,25 @@ typedef struct gg_req {
     struct gg_req *wake[2];
 } gg_req;
 
+/* A queue's queue_stats row as the open transaction sees it: the stored
+ * values (once read) and what the transaction added, not yet written. */
+typedef struct gg_kept_queue {
+    char queue[GG_QUEUE_NAME_MAX];
+    int known;                       /* depth, bytes read from queue_stats */
+    int64_t depth, bytes;            /* stored values, when known */
+    int64_t d_depth, d_bytes;        /* not yet written */
+} gg_kept_queue;
+
+/* What the open transaction keeps in memory and writes once, just before
+ * its COMMIT (schema.c): queue_stats deltas and the highest id given. */
+typedef struct gg_kept {
+    gg_kept_queue q[GG_STORE_KEPT_QUEUES];
+    size_t nq;
+    int64_t last_id;                 /* highest id given, when id_known */
+    int id_known, id_dirty;
+} gg_kept;
+
+
 /* One caller of gg_store_wait or a *_get_wait call while it is in that
  * call; lives on its stack, linked into st->waiters (under nmu). A commit
  * wakes a taker (a get_wait) only for a message it made ready in queue,
@@ -148,6 +184,7 @@ struct gg_store {
     int64_t syncs;                   /* commits that fsynced the WAL */
     int64_t redos;                   /* batches run again under savepoints */
     int ckpt_due;                    /* the WAL hook asks for a checkpoint */
+    gg_kept kept;                    /* the open transaction's kept values */
     int faulted;
     uint64_t lat_count[GG_STORE_LAT_BUCKETS + 1];
     double lat_sum_s;
@@ -210,6 +247,29 @@ gg_err gg_store_schema_open(gg_store *st);
 
 /* gg_store_schema_close - finalize the prepared statements. */
 void gg_store_schema_close(gg_store *st);
+
+/* gg_kept_reset - forget what the transaction kept (at BEGIN, and after a
+ * rollback: the values are read again from the database). Under mu. */
+void gg_kept_reset(gg_store *st);
+
+/* gg_kept_queue_stats - depth and bytes of queue as the open transaction
+ * sees them (stored plus not yet written). Under mu, in a transaction. */
+gg_err gg_kept_queue_stats(gg_store *st, const char *queue, int64_t *depth, int64_t *bytes);
+
+/* gg_kept_add - the transaction added (or removed, negative) d_depth
+ * messages of d_bytes to queue; written by gg_kept_flush. Call only after
+ * the rows changed. Writes early (GG_STORE_KEPT_QUEUES); then a storage
+ * error. Under mu, in a transaction. */
+gg_err gg_kept_add(gg_store *st, const char *queue, int64_t d_depth, int64_t d_bytes);
+
+/* gg_kept_next_id - a new message id, above every id ever given (ids are
+ * never reused; written to meta as last_id by gg_kept_flush). */
+gg_err gg_kept_next_id(gg_store *st, int64_t *id);
+
+/* gg_kept_flush - write what the transaction kept (queue_stats deltas,
+ * meta last_id) into it: before every COMMIT, and before releasing the
+ * savepoint of an op in a redone batch. Under mu, in a transaction. */
+gg_err gg_kept_flush(gg_store *st);
 
 /* gg_sql_prep - cached statement id of st, reset and with no bindings. */
 sqlite3_stmt *gg_sql_prep(gg_store *st, enum gg_stmt id);

@@ -155,6 +155,25 @@ static void test_ids_never_reused_after_reopen(void **state)
     assert_true(id2 > id1);
 }
 
+static void test_ids_never_reused_after_newest_acked_or_purged(void **state)
+{
+    fix *f = *state;
+    int64_t id1 = put_str(f, "q", "a");
+    int64_t id2 = put_str(f, "q", "b");
+    int64_t id3, id4;
+
+    assert_int_equal(gg_store_ack(f->st, id2), GG_OK);
+    reopen(f, NULL);
+    id3 = put_str(f, "q", "c");
+    assert_true(id3 > id2);
+    assert_int_equal(gg_store_dead_letter(f->st, id3, "test"), GG_OK);
+    assert_int_equal(gg_store_dead_purge(f->st, 0, NULL), GG_OK);
+    reopen(f, NULL);
+    id4 = put_str(f, "q", "d");
+    assert_true(id4 > id3);
+    assert_true(id1 < id2);
+}
+
 static void test_order_within_queue_is_put_order(void **state)
 {
     fix *f = *state;
@@ -560,6 +579,24 @@ static void test_browse_and_delete_upto(void **state)
     gg_msg_free(m);
     assert_int_equal(gg_store_delete_upto(f->st, "xmit", id[2]), GG_OK);
     assert_int_equal(depth(f, "xmit"), 2);
+    {
+        /* Their bytes and their bodies went with them. */
+        gg_queue_info qi[4];
+        sqlite3 *db = NULL;
+        sqlite3_stmt *s = NULL;
+        size_t nq = 0;
+
+        assert_int_equal(gg_store_queues(f->st, qi, 4, &nq), GG_OK);
+        assert_int_equal(nq, 1);
+        assert_int_equal(qi[0].bytes, 20);
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM bodies", -1, &s, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(s, 0), 2);
+        sqlite3_finalize(s);
+        sqlite3_close(db);
+    }
     assert_int_equal(gg_store_browse(f->st, "xmit", 0, 10, 0, &v, &n), GG_OK);
     assert_int_equal(n, 2);
     assert_int_equal(v[0]->id, id[3]);
@@ -726,7 +763,7 @@ static void test_open_refuses_other_schema_version(void **state)
     assert_int_equal(gg_store_open(f->path, NULL, &st), GG_EIO);
     assert_null(st);
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value='2' WHERE key='schema_version'",
+    assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value='3' WHERE key='schema_version'",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
@@ -758,6 +795,7 @@ int main(void)
         T(test_empty_message_roundtrip),
         T(test_put_survives_reopen),
         T(test_ids_never_reused_after_reopen),
+        T(test_ids_never_reused_after_newest_acked_or_purged),
         T(test_order_within_queue_is_put_order),
         T(test_get_empty_returns_eempty),
         T(test_bad_arguments_are_einval),

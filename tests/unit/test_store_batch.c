@@ -448,6 +448,35 @@ static void test_call_failing_half_way_in_a_shared_commit_is_undone_alone(void *
     assert_int_equal(stats(f).puts, 1 + 8 * 30);
 }
 
+static void test_put_many_over_many_queues_counts_each_and_fails_whole(void **state)
+{
+    fix *f = *state;
+    gg_store_opts o = { .max_depth = 2, .backout_threshold = 5 };
+    static char names[41][16];
+    gg_store_put_item it[41];
+    gg_queue_info q[64];
+    size_t n = 0;
+
+    open_at(f, &o);
+    for (int i = 0; i < 40; i++) {
+        snprintf(names[i], sizeof names[i], "m%02d", i);
+        it[i] = item(names[i], "abc");
+    }
+    /* The 41st item is a third on m00: over the limit after 40 queues. */
+    it[40] = item(names[0], "abc");
+    assert_int_equal(gg_store_put_many(f->st, it, 40, NULL), GG_OK);
+    assert_int_equal(gg_store_put_many(f->st, it, 41, NULL), GG_EFULL);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(depth(f, names[i]), 1);
+    assert_int_equal(gg_store_put_many(f->st, it, 40, NULL), GG_OK);
+    assert_int_equal(gg_store_queues(f->st, q, 64, &n), GG_OK);
+    assert_int_equal(n, 40);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(q[i].depth, 2);
+        assert_int_equal(q[i].bytes, 6);
+    }
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -455,6 +484,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_put_many_puts_every_item_in_order_with_one_commit),
         T(test_put_many_over_a_queue_limit_applies_nothing),
+        T(test_put_many_over_many_queues_counts_each_and_fails_whole),
         T(test_put_many_rejects_a_bad_item_or_count_and_does_nothing),
         T(test_sync_fault_fails_every_item_of_a_batch),
         T(test_write_fault_enospc_fails_every_item_of_a_batch),

@@ -413,6 +413,74 @@ static void test_space_comes_back_after_put_and_ack(void **state)
     assert_true(end <= start + (256LL << 10));
 }
 
+/* db_pages - free and total pages of the store file, read beside the store. */
+static void db_pages(fix *f, int64_t *free_pages, int64_t *pages)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT f.freelist_count, p.page_count FROM"
+                                        " pragma_freelist_count f, pragma_page_count p",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    *free_pages = sqlite3_column_int64(s, 0);
+    *pages = sqlite3_column_int64(s, 1);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
+/* small_commits - n commits of one put or ack each on queue "tick". */
+static void small_commits(fix *f, int n)
+{
+    for (int i = 0; i < n; i += 2) {
+        int64_t id;
+        assert_int_equal(gg_store_put(f->st, "tick", NULL, "t", 1, 0, &id), GG_OK);
+        assert_int_equal(gg_store_ack(f->st, id), GG_OK);
+    }
+}
+
+static void test_free_pages_kept_while_a_small_share_of_a_big_store(void **state)
+{
+    fix *f = *state;
+    gg_store_opts o = { .backout_threshold = 5, .durability = GG_DURABLE_NORMAL };
+    static uint8_t body[1000];
+    gg_store_put_item items[GG_STORE_MANY_MAX];
+    static int64_t ids[8 * GG_STORE_MANY_MAX];
+    int64_t free_pages, pages, before;
+    size_t n = 0;
+
+    reopen(f, &o);
+    memset(items, 0, sizeof items);
+    for (size_t i = 0; i < GG_STORE_MANY_MAX; i++) {
+        items[i].queue = "big";
+        items[i].data = body;
+        items[i].len = sizeof body;
+    }
+    for (int b = 0; b < 8; b++, n += GG_STORE_MANY_MAX)
+        assert_int_equal(gg_store_put_many(f->st, items, GG_STORE_MANY_MAX, &ids[n]), GG_OK);
+    /* Acknowledge 3/16: more than 256 pages free, less than a quarter. */
+    for (size_t i = 0; i < 3 * n / 16; i += 256)
+        assert_int_equal(gg_store_ack_many(f->st, &ids[i], 256), GG_OK);
+    db_pages(f, &before, &pages);
+    print_message("vacuum: free %lld of %lld pages\n", (long long)before, (long long)pages);
+    assert_true(before >= 256 && before * 4 < pages);
+    small_commits(f, 260);
+    db_pages(f, &free_pages, &pages);
+    /* Not moved back and forth: kept for the next puts. */
+    assert_true(free_pages >= before - 8);
+    /* Acknowledge the rest: now most of the file is free, and given back. */
+    for (size_t i = 3 * n / 16; i < n; i += 256)
+        assert_int_equal(gg_store_ack_many(f->st, &ids[i], 256), GG_OK);
+    small_commits(f, 260);
+    db_pages(f, &free_pages, &pages);
+    print_message("vacuum: free %lld of %lld pages after the rest\n", (long long)free_pages,
+                  (long long)pages);
+    assert_true(free_pages < 256);
+    assert_int_equal(depth(f, "big"), 0);
+}
+
 /* ---- dead letters ---- */
 
 static void test_dead_letter_replay_moves_back_exactly_once(void **state)
@@ -603,6 +671,91 @@ static void test_version_1_store_is_upgraded_keeping_messages(void **state)
     gg_msg_free(m);
 }
 
+static void test_version_2_store_is_upgraded_keeping_messages_and_ids(void **state)
+{
+    fix *f = *state;
+    /* A version 2 store as the code before format 3 made it: AUTOINCREMENT
+     * ids (12 given, 10..12 since deleted), queue_stats kept by triggers. */
+    static const char v2[] =
+        "PRAGMA journal_mode=WAL;"
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+        "CREATE TABLE messages("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, dest TEXT NOT NULL,"
+        " put_ms INTEGER NOT NULL, expiry_ms INTEGER NOT NULL,"
+        " lease_until_ms INTEGER NOT NULL, backouts INTEGER NOT NULL, len INTEGER NOT NULL,"
+        " prio INTEGER NOT NULL DEFAULT 0, flags INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE bodies(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
+        "CREATE INDEX messages_queue_id ON messages(queue, id);"
+        "CREATE INDEX messages_ready ON messages(queue, lease_until_ms, prio DESC, id);"
+        "CREATE TABLE queue_stats(queue TEXT PRIMARY KEY, depth INTEGER NOT NULL,"
+        " bytes INTEGER NOT NULL) WITHOUT ROWID;"
+        "CREATE TRIGGER messages_ins AFTER INSERT ON messages BEGIN"
+        " INSERT INTO queue_stats(queue, depth, bytes) VALUES(NEW.queue, 1, NEW.len)"
+        " ON CONFLICT(queue) DO UPDATE SET depth = depth + 1, bytes = bytes + NEW.len; END;"
+        "CREATE TRIGGER messages_del AFTER DELETE ON messages BEGIN"
+        " UPDATE queue_stats SET depth = depth - 1, bytes = bytes - OLD.len"
+        " WHERE queue = OLD.queue; DELETE FROM bodies WHERE id = OLD.id; END;"
+        "CREATE TABLE channel_marks(channel TEXT PRIMARY KEY, mark INTEGER NOT NULL)"
+        " WITHOUT ROWID;"
+        "CREATE TABLE dead_letters("
+        " id INTEGER PRIMARY KEY, queue TEXT NOT NULL, dest TEXT NOT NULL,"
+        " reason TEXT NOT NULL, dead_ms INTEGER NOT NULL, put_ms INTEGER NOT NULL,"
+        " expiry_ms INTEGER NOT NULL, backouts INTEGER NOT NULL,"
+        " len INTEGER NOT NULL, data BLOB NOT NULL,"
+        " prio INTEGER NOT NULL DEFAULT 0, flags INTEGER NOT NULL DEFAULT 0);"
+        "INSERT INTO meta VALUES('schema_version', '2');"
+        "INSERT INTO messages VALUES(7, 'q', '', 1, 0, 0, 0, 3, 0, 0);"
+        "INSERT INTO bodies VALUES(7, x'6f6c64');"
+        "INSERT INTO messages VALUES(12, 'q', '', 1, 0, 0, 0, 5, 0, 0);"
+        "INSERT INTO bodies VALUES(12, x'676f6e6521');"
+        "DELETE FROM messages WHERE id = 12;"
+        "INSERT INTO dead_letters VALUES(9, 'q', '', 'r', 1, 1, 0, 0, 2, x'6464', 0, 0);";
+    sqlite3 *db = NULL;
+    gg_msg *m = NULL;
+    int64_t id, id2;
+
+    gg_store_close(f->st);
+    f->st = NULL;
+    unlink(f->path);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, v2, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(gg_store_open(f->path, NULL, &f->st), GG_OK);
+    assert_int_equal(depth(f, "q"), 1);
+    assert_int_equal(gg_store_put(f->st, "q", NULL, "new", 3, 0, &id), GG_OK);
+    assert_true(id > 12);   /* the highest id ever given, not the highest row */
+    assert_int_equal(depth(f, "q"), 2);
+    assert_int_equal(gg_store_get(f->st, "q", 1000, &m), GG_OK);
+    assert_int_equal(m->id, 7);
+    assert_memory_equal(m->data, "old", 3);
+    assert_int_equal(gg_store_ack(f->st, m->id), GG_OK);
+    gg_msg_free(m);
+    /* Counted once (the old triggers are gone), and the body went with it. */
+    assert_int_equal(depth(f, "q"), 1);
+    assert_int_equal(gg_store_ack(f->st, id), GG_OK);
+    assert_int_equal(depth(f, "q"), 0);
+    reopen(f, NULL);
+    assert_int_equal(gg_store_put(f->st, "q", NULL, "next", 4, 0, &id2), GG_OK);
+    assert_true(id2 > id);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    {
+        sqlite3_stmt *s = NULL;
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM bodies),"
+                                            " (SELECT count(*) FROM sqlite_master"
+                                            " WHERE type = 'trigger'),"
+                                            " (SELECT value FROM meta"
+                                            " WHERE key = 'schema_version')",
+                                            -1, &s, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(s, 0), 1);
+        assert_int_equal(sqlite3_column_int(s, 1), 0);
+        assert_string_equal((const char *)sqlite3_column_text(s, 2), "3");
+        sqlite3_finalize(s);
+    }
+    sqlite3_close(db);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -622,6 +775,8 @@ int main(void)
         T(test_unwatch_stops_calls),
         T(test_metrics_text_has_queue_gauges_counters_and_histogram),
         T(test_version_1_store_is_upgraded_keeping_messages),
+        T(test_version_2_store_is_upgraded_keeping_messages_and_ids),
+        T(test_free_pages_kept_while_a_small_share_of_a_big_store),
     };
     const struct CMUnitTest space[] = {
         T(test_space_comes_back_after_put_and_ack),
