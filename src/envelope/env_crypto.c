@@ -10,14 +10,18 @@
  *       32-byte tag, checked in constant time before anything is decrypted.
  *       OpenSSL 3.0 has no SM4-GCM; this is the construction
  *       docs/protocol.md specifies.
- * Every call makes its own contexts: these functions only read a gg_env_keys.
+ * Nothing is fetched by name per message: the cipher and digest are fetched
+ * at load, and the signing and verifying contexts are built at load
+ * (env_sig_ctx) and copied per call. HKDF (RFC 5869) and HMAC (RFC 2104)
+ * are computed here over the fetched digest, as the same bytes as OpenSSL's
+ * EVP_KDF "HKDF" and EVP_MAC "HMAC" (tests/vectors check it). Every call
+ * makes its own contexts: these functions only read a gg_env_keys.
  */
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
-#include <openssl/kdf.h>
 #include <openssl/obj_mac.h>
 #include <openssl/params.h>
 #include <string.h>
@@ -26,6 +30,7 @@
 
 #define GM_ID "1234567812345678"
 #define GM_ENC_KEY 16
+#define HMAC_BLOCK 64           /* block of SHA-256 and SM3, bytes */
 
 static const env_suite suites[] = {
     { GG_SUITE_INTL, "intl", 12, 16, 64, 64, 32, "SHA256", "gridgate v1 intl", "ED25519",
@@ -138,39 +143,56 @@ out:
     return rc;
 }
 
-/* md_init - a digest-sign/verify context for pk (SM2: SM3 with the id). */
-static gg_err md_init(const gg_env_keys *k, EVP_PKEY *pk, int sign, EVP_MD_CTX **md,
-                      EVP_PKEY_CTX **pc)
+gg_err env_sig_ctx(const env_suite *s, const EVP_MD *md, EVP_PKEY *pk, int sign,
+                   EVP_MD_CTX **out)
 {
-    *pc = NULL;
-    *md = EVP_MD_CTX_new();
-    if (*md == NULL)
+    EVP_MD_CTX *c = EVP_MD_CTX_new(), *t = NULL;
+    EVP_PKEY_CTX *pc = NULL;
+    const EVP_MD *dg = s->id == GG_SUITE_GM ? md : NULL;
+    gg_err rc = GG_ECRYPTO;
+    int ok;
+
+    *out = NULL;
+    if (c == NULL)
         return GG_ENOMEM;
-    if (k->s->id == GG_SUITE_GM) {
-        *pc = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
-        if (*pc == NULL || EVP_PKEY_CTX_set1_id(*pc, GM_ID, sizeof GM_ID - 1) != 1)
-            return GG_ECRYPTO;
-        EVP_MD_CTX_set_pkey_ctx(*md, *pc);
+    if (s->id == GG_SUITE_GM) {
+        pc = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
+        if (pc == NULL || EVP_PKEY_CTX_set1_id(pc, GM_ID, sizeof GM_ID - 1) != 1)
+            goto out;
+        EVP_MD_CTX_set_pkey_ctx(c, pc);
     }
     if (sign)
-        return EVP_DigestSignInit(*md, NULL, k->s->id == GG_SUITE_GM ? k->md : NULL, NULL,
-                                  pk) == 1 ? GG_OK : GG_ECRYPTO;
-    return EVP_DigestVerifyInit(*md, NULL, k->s->id == GG_SUITE_GM ? k->md : NULL, NULL,
-                                pk) == 1 ? GG_OK : GG_ECRYPTO;
+        ok = EVP_DigestSignInit(c, NULL, dg, NULL, pk);
+    else
+        ok = EVP_DigestVerifyInit(c, NULL, dg, NULL, pk);
+    if (ok != 1)
+        goto out;
+    /* The copy owns a duplicate of pc, so the template is one object. */
+    t = EVP_MD_CTX_new();
+    if (t == NULL || EVP_MD_CTX_copy_ex(t, c) != 1)
+        goto out;
+    *out = t;
+    t = NULL;
+    rc = GG_OK;
+out:
+    EVP_MD_CTX_free(t);
+    EVP_MD_CTX_free(c);
+    EVP_PKEY_CTX_free(pc);
+    ERR_clear_error();
+    return rc;
 }
 
 gg_err env_sign(const gg_env_keys *k, const uint8_t *tbs, size_t n, uint8_t *sig,
                 size_t *siglen)
 {
-    EVP_MD_CTX *md = NULL;
-    EVP_PKEY_CTX *pc = NULL;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
     size_t cap = *siglen;
-    gg_err rc;
+    gg_err rc = GG_ECRYPTO;
 
-    rc = md_init(k, k->sign, 1, &md, &pc);
-    if (rc != GG_OK)
+    if (md == NULL)
+        return GG_ENOMEM;
+    if (EVP_MD_CTX_copy_ex(md, k->sign_ctx) != 1)
         goto out;
-    rc = GG_ECRYPTO;
     if (k->s->id == GG_SUITE_GM) {
         /* Update/Final: the one-shot call of OpenSSL 3.0 reports the
          * buffer size, not the DER length, for SM2. */
@@ -184,39 +206,77 @@ gg_err env_sign(const gg_env_keys *k, const uint8_t *tbs, size_t n, uint8_t *sig
     rc = GG_OK;
 out:
     EVP_MD_CTX_free(md);
-    EVP_PKEY_CTX_free(pc);
     ERR_clear_error();
     return rc;
 }
 
-gg_err env_verify(const gg_env_keys *k, EVP_PKEY *pk, const uint8_t *tbs, size_t n,
-                  const uint8_t *sig, size_t siglen)
+gg_err env_verify(const EVP_MD_CTX *vctx, const uint8_t *tbs, size_t n, const uint8_t *sig,
+                  size_t siglen)
 {
-    EVP_MD_CTX *md = NULL;
-    EVP_PKEY_CTX *pc = NULL;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    gg_err rc = GG_ECRYPTO;
+
+    if (md == NULL)
+        return GG_ENOMEM;
+    if (EVP_MD_CTX_copy_ex(md, vctx) == 1 && EVP_DigestVerify(md, sig, siglen, tbs, n) == 1)
+        rc = GG_OK;
+    EVP_MD_CTX_free(md);
+    ERR_clear_error();
+    return rc;
+}
+
+gg_err env_hash(const gg_env_keys *k, EVP_MD_CTX *c, const env_part *parts, size_t n,
+                uint8_t out[GG_ENV_HASH_LEN])
+{
+    unsigned int len = 0;
+    int ok = EVP_DigestInit_ex2(c, k->md, NULL) == 1;
+
+    for (size_t i = 0; ok && i < n; i++)
+        ok = parts[i].len == 0 || EVP_DigestUpdate(c, parts[i].p, parts[i].len) == 1;
+    ok = ok && EVP_DigestFinal_ex(c, out, &len) == 1 && len == GG_ENV_HASH_LEN;
+    if (!ok)
+        ERR_clear_error();
+    return ok ? GG_OK : GG_ECRYPTO;
+}
+
+/* hmac - HMAC (RFC 2104) with the suite digest under key (klen <= one
+ * block: every key here is 16 or 32 bytes) of the concatenation of
+ * parts[0, n) (at most 4) into out; c is the caller's scratch context. */
+static gg_err hmac(const gg_env_keys *k, EVP_MD_CTX *c, const uint8_t *key, size_t klen,
+                   const env_part *parts, size_t n, uint8_t out[GG_ENV_HASH_LEN])
+{
+    uint8_t pad[HMAC_BLOCK], inner[GG_ENV_HASH_LEN];
+    env_part p[5];
     gg_err rc;
 
-    rc = md_init(k, pk, 0, &md, &pc);
-    if (rc != GG_OK)
-        goto out;
-    rc = EVP_DigestVerify(md, sig, siglen, tbs, n) == 1 ? GG_OK : GG_ECRYPTO;
-out:
-    EVP_MD_CTX_free(md);
-    EVP_PKEY_CTX_free(pc);
-    ERR_clear_error();
-    return rc == GG_ENOMEM ? rc : (rc == GG_OK ? GG_OK : GG_ECRYPTO);
+    if (klen > sizeof pad || n > 4 || EVP_MD_get_block_size(k->md) != HMAC_BLOCK)
+        return GG_ECRYPTO;
+    memset(pad, 0x36, sizeof pad);
+    for (size_t i = 0; i < klen; i++)
+        pad[i] ^= key[i];
+    p[0] = (env_part){ pad, sizeof pad };
+    memcpy(p + 1, parts, n * sizeof parts[0]);
+    rc = env_hash(k, c, p, n + 1, inner);
+    for (size_t i = 0; i < sizeof pad; i++)
+        pad[i] ^= 0x36 ^ 0x5c;
+    p[1] = (env_part){ inner, sizeof inner };
+    if (rc == GG_OK)
+        rc = env_hash(k, c, p, 2, out);
+    OPENSSL_cleanse(pad, sizeof pad);
+    OPENSSL_cleanse(inner, sizeof inner);
+    return rc;
 }
 
 gg_err env_derive(const gg_env_keys *k, const uint8_t secret[32], const uint8_t msg_id[16],
                   const char *sender, const char *receiver, uint8_t key[ENV_KEY_MAX])
 {
-    uint8_t info[32 + 2 * GG_ENV_NAME_MAX + 2];
+    uint8_t info[32 + 2 * GG_ENV_NAME_MAX + 2], prk[GG_ENV_HASH_LEN], t[GG_ENV_HASH_LEN];
     size_t ilen, pl = strlen(k->s->info), sl = strlen(sender), rl = strlen(receiver);
-    OSSL_PARAM params[5];
-    EVP_KDF_CTX *kctx = NULL;
-    gg_err rc = GG_ECRYPTO;
+    EVP_MD_CTX *c;
+    gg_err rc;
 
-    if (sl >= GG_ENV_NAME_MAX || rl >= GG_ENV_NAME_MAX || pl > 32)
+    if (sl >= GG_ENV_NAME_MAX || rl >= GG_ENV_NAME_MAX || pl > 32 ||
+        k->s->key_len > 2 * sizeof t)
         return GG_EINVAL;
     memcpy(info, k->s->info, pl);
     ilen = pl;
@@ -226,20 +286,23 @@ gg_err env_derive(const gg_env_keys *k, const uint8_t secret[32], const uint8_t 
     info[ilen++] = (uint8_t)rl;
     memcpy(info + ilen, receiver, rl);
     ilen += rl;
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)k->s->digest, 0);
-    params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, 32);
-    params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)msg_id, 16);
-    params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, ilen);
-    params[4] = OSSL_PARAM_construct_end();
-    kctx = EVP_KDF_CTX_new(k->hkdf);
-    if (!kctx)
-        goto out;
-    if (EVP_KDF_derive(kctx, key, k->s->key_len, params) != 1)
-        goto out;
-    rc = GG_OK;
-out:
-    EVP_KDF_CTX_free(kctx);
-    ERR_clear_error();
+    c = EVP_MD_CTX_new();
+    if (c == NULL)
+        return GG_ENOMEM;
+    /* extract: PRK = HMAC(salt, IKM); expand: T(i) = HMAC(PRK, T(i-1) || info || i) */
+    rc = hmac(k, c, msg_id, 16, &(env_part){ secret, 32 }, 1, prk);
+    for (size_t off = 0, i = 1; rc == GG_OK && off < k->s->key_len; off += sizeof t, i++) {
+        uint8_t ctr = (uint8_t)i;
+        env_part p[3] = { { t, i > 1 ? sizeof t : 0 }, { info, ilen }, { &ctr, 1 } };
+        size_t take = k->s->key_len - off < sizeof t ? k->s->key_len - off : sizeof t;
+
+        rc = hmac(k, c, prk, sizeof prk, p, 3, t);
+        if (rc == GG_OK)
+            memcpy(key + off, t, take);
+    }
+    EVP_MD_CTX_free(c);
+    OPENSSL_cleanse(prk, sizeof prk);
+    OPENSSL_cleanse(t, sizeof t);
     return rc;
 }
 
@@ -248,26 +311,16 @@ static gg_err gm_mac(const gg_env_keys *k, const uint8_t *mac_key, const uint8_t
                      const uint8_t *aad, size_t aadlen, const uint8_t *ct, size_t len,
                      uint8_t tag[32])
 {
-    EVP_MAC_CTX *c = EVP_MAC_CTX_new(k->hmac);
-    OSSL_PARAM params[2];
     uint8_t l[4] = { (uint8_t)(aadlen >> 24), (uint8_t)(aadlen >> 16), (uint8_t)(aadlen >> 8),
                      (uint8_t)aadlen };
-    size_t out = 0;
-    gg_err rc = GG_ECRYPTO;
+    env_part p[4] = { { l, sizeof l }, { aad, aadlen }, { nonce, k->s->nonce_len }, { ct, len } };
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    gg_err rc;
 
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SM3", 0);
-    params[1] = OSSL_PARAM_construct_end();
-    if (!c || EVP_MAC_init(c, mac_key, 32, params) != 1)
-        goto out;
-    if (EVP_MAC_update(c, l, sizeof l) != 1 || EVP_MAC_update(c, aad, aadlen) != 1 ||
-        EVP_MAC_update(c, nonce, k->s->nonce_len) != 1 || EVP_MAC_update(c, ct, len) != 1)
-        goto out;
-    if (EVP_MAC_final(c, tag, &out, 32) != 1 || out != 32)
-        goto out;
-    rc = GG_OK;
-out:
-    EVP_MAC_CTX_free(c);
-    ERR_clear_error();
+    if (c == NULL)
+        return GG_ENOMEM;
+    rc = hmac(k, c, mac_key, 32, p, 4, tag);
+    EVP_MD_CTX_free(c);
     return rc;
 }
 

@@ -21,7 +21,8 @@
 #define ENV_KEY_MAX 64          /* derived key material, bytes */
 #define ENV_BATCH_MAX GG_ENV_BATCH_MAX  /* envelopes under one root signature */
 #define ENV_SEAL_PATH_MAX 6     /* auth path of a tree of ENV_BATCH_MAX leaves */
-#define ENV_VCACHE_N 512        /* verified roots remembered, slots */
+#define ENV_VCACHE_WAYS 4       /* verify cache: slots per set */
+#define ENV_VCACHE_SETS 1024    /* verify cache: sets (ways * sets roots remembered) */
 #define ENV_VCACHE_SIG 72       /* longest signature the cache holds (both suites) */
 
 typedef struct env_suite {
@@ -48,14 +49,24 @@ typedef struct env_sreq {
     size_t sig_len;
     gg_err rc;                          /* out */
     int done;                           /* set under env_signer.mu */
+    pthread_cond_t cv;                  /* signalled when done, or to lead */
 } env_sreq;
 
 /* Group signing state: seals that arrive while a batch is being signed
- * queue here and are signed together by the next leader (no timer). */
+ * queue here and are signed together by the next leader (no timer). A
+ * leader first gathers: it yields the CPU once, then waits until every
+ * seal begun by then is queued (or failed), or the queue is full; never
+ * for seals begun later. Each waiter sleeps on its own env_sreq.cv: a leader wakes
+ * the seals it signed and the first one queued (the next leader), never
+ * all of them. */
 typedef struct env_signer {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int busy;                           /* a leader is signing */
+    pthread_cond_t room;                /* the queue was full and no longer is */
+    pthread_cond_t gather;              /* wakes the gathering leader */
+    int busy;                           /* a leader is gathering or signing */
+    uint64_t begun;                     /* seals that began their body */
+    uint64_t settled;                   /* of those, queued or failed */
+    uint64_t gather_to;                 /* leader waits for settled >= this; 0 none */
     size_t nq;
     env_sreq *q[ENV_BATCH_MAX];
 } env_signer;
@@ -68,16 +79,22 @@ typedef struct env_vent {
     uint8_t sig_len;
     uint16_t size;
     uint32_t key_id;
+    uint32_t used;                      /* env_vcache.clock at the last use (it
+                                         * wraps: then only the choice of the
+                                         * slot to replace suffers) */
     uint8_t root[GG_ENV_HASH_LEN];
     uint8_t sig[ENV_VCACHE_SIG];
 } env_vent;
 
-/* Roots whose signature verified: a direct-mapped table under a mutex; a
- * slot being verified is not replaced, and cv announces each outcome. */
+/* Roots whose signature verified: a set-associative table under a mutex
+ * (the set from the root's first bytes, the least recently used slot of
+ * the set replaced); a slot being verified is not replaced, and cv
+ * announces each outcome. */
 typedef struct env_vcache {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    env_vent e[ENV_VCACHE_N];
+    uint32_t clock;                     /* counts hits and inserts */
+    env_vent e[ENV_VCACHE_SETS][ENV_VCACHE_WAYS];
 } env_vcache;
 
 struct gg_env_keys {
@@ -95,9 +112,10 @@ struct gg_env_keys {
     int has_shared_prev;
     int64_t kem_prev_until_ms;  /* shared_prev is tried before this (open only) */
     EVP_CIPHER *cipher;         /* fetched once */
-    EVP_KDF *hkdf;              /* fetched once */
-    EVP_MAC *hmac;              /* gm: fetched once */
     EVP_MD *md;                 /* suite digest, fetched once */
+    EVP_MD_CTX *sign_ctx;       /* env_sig_ctx templates, built at load and */
+    EVP_MD_CTX *peer_vctx;      /* only copied after: sign, verify with */
+    EVP_MD_CTX *peer_prev_vctx; /* peer_sign, verify with peer_sign_prev */
     env_signer *signer;         /* mutable, own mutex: group signing */
     env_vcache *vcache;         /* mutable, own mutex: verified roots */
 };
@@ -122,13 +140,33 @@ gg_err env_key_id(const env_suite *s, EVP_PKEY *pk, uint32_t *id);
  * peer's: X25519, or the x-coordinate of d*Q on the SM2 curve. */
 gg_err env_agree(const env_suite *s, EVP_PKEY *ours, EVP_PKEY *peer, uint8_t out[32]);
 
-/* env_sign - sign tbs with our key; *siglen: in capacity, out length. */
+/* env_sig_ctx - a digest-sign (sign = 1) or digest-verify context for pk
+ * with the suite's settings (gm: SM3 and the SM2 id; md is the fetched
+ * SM3), never used itself: env_sign and env_verify copy it per call, which
+ * costs far less than an init. The caller frees *out (EVP_MD_CTX_free). */
+gg_err env_sig_ctx(const env_suite *s, const EVP_MD *md, EVP_PKEY *pk, int sign,
+                   EVP_MD_CTX **out);
+
+/* env_sign - sign tbs with our key (k->sign_ctx); *siglen: in capacity,
+ * out length. */
 gg_err env_sign(const gg_env_keys *k, const uint8_t *tbs, size_t n, uint8_t *sig,
                 size_t *siglen);
 
-/* env_verify - GG_OK when sig is pk's signature of tbs. */
-gg_err env_verify(const gg_env_keys *k, EVP_PKEY *pk, const uint8_t *tbs, size_t n,
-                  const uint8_t *sig, size_t siglen);
+/* env_verify - GG_OK when sig is a signature of tbs by the key of vctx (a
+ * verify template of env_sig_ctx). */
+gg_err env_verify(const EVP_MD_CTX *vctx, const uint8_t *tbs, size_t n, const uint8_t *sig,
+                  size_t siglen);
+
+/* One piece of the bytes env_hash hashes. */
+typedef struct env_part {
+    const void *p;
+    size_t len;
+} env_part;
+
+/* env_hash - the suite digest of parts[0, n) concatenated, into out; c is
+ * a scratch context of the caller's, reused from one call to the next. */
+gg_err env_hash(const gg_env_keys *k, EVP_MD_CTX *c, const env_part *parts, size_t n,
+                uint8_t out[GG_ENV_HASH_LEN]);
 
 /* env_derive - the per-message key material (s->key_len bytes) from the
  * static shared secret `secret` (k->shared, or k->shared_prev). */

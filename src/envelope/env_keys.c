@@ -5,11 +5,12 @@
  * computed here; the static shared secret is agreed once. During a key
  * rotation the peer's previous signing key is also loaded and accepted
  * until a configured time (envelope.h, docs/protocol.md "Keys"). The
- * group signer and the verify cache (envelope.c) are made here too.
+ * cipher and digest are fetched and the signing and verifying contexts
+ * built here, once; the group signer and the verify cache (envelope.c) are
+ * made here too.
  */
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/kdf.h>
 #include <openssl/pem.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -156,12 +157,14 @@ gg_err gg_env_keys_load(const gg_env_keys_cfg *cfg, gg_env_keys **out, char *err
         goto out;
     }
     k->cipher = EVP_CIPHER_fetch(NULL, s->cipher, NULL);
-    k->hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
     k->md = EVP_MD_fetch(NULL, s->digest, NULL);
-    k->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (!k->cipher || !k->hkdf || !k->md || !k->hmac) {
-        seterr(err, errsz, "security: OpenSSL lacks %s, %s, HKDF or HMAC", s->cipher,
-               s->digest);
+    if (!k->cipher || !k->md) {
+        seterr(err, errsz, "security: OpenSSL lacks %s or %s", s->cipher, s->digest);
+        goto out;
+    }
+    if (env_sig_ctx(s, k->md, k->sign, 1, &k->sign_ctx) != GG_OK ||
+        env_sig_ctx(s, k->md, k->peer_sign, 0, &k->peer_vctx) != GG_OK) {
+        seterr(err, errsz, "security: cannot make %s signing contexts", s->sign_type);
         goto out;
     }
     gg_info("envelope", "msg=\"keys loaded\" suite=%s self=%s self_key_id=%08x "
@@ -181,20 +184,24 @@ gg_err gg_env_keys_add_prev(gg_env_keys *k, const char *path, int64_t until_ms, 
                             size_t errsz)
 {
     EVP_PKEY *pk = NULL;
+    EVP_MD_CTX *vctx = NULL;
     uint32_t id = 0;
     gg_err rc;
 
     rc = load_pem("security.peer_sign_pub_prev", path, 0, k->s->sign_type, &pk, err, errsz);
     if (rc != GG_OK)
         return rc;
-    if (env_key_id(k->s, pk, &id) != GG_OK || id == k->peer_key_id) {
+    if (env_key_id(k->s, pk, &id) != GG_OK || id == k->peer_key_id ||
+        env_sig_ctx(k->s, k->md, pk, 0, &vctx) != GG_OK) {
         seterr(err, errsz, "security.peer_sign_pub_prev: unreadable, or the same key as "
                "peer_sign_pub");
         EVP_PKEY_free(pk);
         return GG_ECONFIG;
     }
     EVP_PKEY_free(k->peer_sign_prev);
+    EVP_MD_CTX_free(k->peer_prev_vctx);
     k->peer_sign_prev = pk;
+    k->peer_prev_vctx = vctx;
     k->peer_prev_key_id = id;
     k->peer_prev_until_ms = until_ms;
     gg_info("envelope", "msg=\"previous peer key accepted\" peer_prev_key_id=%08x "
@@ -292,10 +299,11 @@ void gg_env_keys_free(gg_env_keys *k)
     EVP_PKEY_free(k->sign);
     EVP_PKEY_free(k->peer_sign);
     EVP_PKEY_free(k->peer_sign_prev);
+    EVP_MD_CTX_free(k->sign_ctx);
+    EVP_MD_CTX_free(k->peer_vctx);
+    EVP_MD_CTX_free(k->peer_prev_vctx);
     EVP_CIPHER_free(k->cipher);
-    EVP_KDF_free(k->hkdf);
     EVP_MD_free(k->md);
-    EVP_MAC_free(k->hmac);
     OPENSSL_cleanse(k->shared, sizeof k->shared);
     OPENSSL_cleanse(k->shared_prev, sizeof k->shared_prev);
     env_shared_free(k);

@@ -13,7 +13,11 @@
  * unchanged. The signature covers "gridgate v3 root" || suite:u8 ||
  * tree_size:u16 || root. Seals that arrive while a root is being signed
  * queue and are signed together by the next one to sign (like group
- * commit: no timer, a lone seal signs at once), up to ENV_BATCH_MAX.
+ * commit: no timer, a lone seal signs at once), up to ENV_BATCH_MAX; the
+ * next signer first yields the CPU once and waits for the seals being
+ * encrypted by then (seal_gather). A receiver remembers the root signatures
+ * that verified (the verify cache), so the other envelopes of a tree cost
+ * a walk up their path and no public-key operation.
  *
  * The cryptography of each suite is in env_crypto.c, key loading in
  * env_keys.c; this file is suite-blind.
@@ -29,7 +33,8 @@
  *     once, at load.
  *  3. A gg_env_keys is never written after gg_env_keys_load returns but for
  *     its signer queue and verify cache, each under its own mutex; every
- *     call makes its own EVP contexts, so any number of threads may share it.
+ *     call makes its own EVP contexts (the signing ones copied from
+ *     templates made at load), so any number of threads may share it.
  *  4. Parsing is exact: a field that does not fit, an unknown value, or a
  *     byte left over is GG_EPROTO; more than GG_ENV_MAX bytes is GG_ETOOBIG.
  *  5. Only a reply carries a request hash; in any other kind it is zero.
@@ -38,6 +43,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,41 +115,26 @@ static unsigned tree_path_len(unsigned index, unsigned size)
     return n;
 }
 
-/* env_leaf - H(0x00 || p[0, n)): the tree leaf of an envelope's leaf bytes. */
-static gg_err env_leaf(const gg_env_keys *k, const uint8_t *p, size_t n,
+/* env_leaf - H(0x00 || p[0, n)): the tree leaf of an envelope's leaf bytes;
+ * c is a scratch digest context. */
+static gg_err env_leaf(const gg_env_keys *k, EVP_MD_CTX *c, const uint8_t *p, size_t n,
                        uint8_t out[GG_ENV_HASH_LEN])
 {
     static const uint8_t tag = 0x00;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    unsigned int len = 0;
-    gg_err rc = GG_ECRYPTO;
+    const env_part parts[2] = { { &tag, 1 }, { p, n } };
 
-    if (c == NULL)
-        return GG_ENOMEM;
-    if (EVP_DigestInit_ex2(c, k->md, NULL) == 1 && EVP_DigestUpdate(c, &tag, 1) == 1 &&
-        EVP_DigestUpdate(c, p, n) == 1 && EVP_DigestFinal_ex(c, out, &len) == 1 &&
-        len == GG_ENV_HASH_LEN)
-        rc = GG_OK;
-    EVP_MD_CTX_free(c);
-    ERR_clear_error();
-    return rc;
+    return env_hash(k, c, parts, 2, out);
 }
 
-/* env_node - H(0x01 || l || r): an inner node of the tree. */
-static gg_err env_node(const gg_env_keys *k, const uint8_t *l, const uint8_t *r,
+/* env_node - H(0x01 || l || r): an inner node of the tree (out may be l or
+ * r); c is a scratch digest context. */
+static gg_err env_node(const gg_env_keys *k, EVP_MD_CTX *c, const uint8_t *l, const uint8_t *r,
                        uint8_t out[GG_ENV_HASH_LEN])
 {
-    uint8_t in[1 + 2 * GG_ENV_HASH_LEN];
-    unsigned int len = 0;
+    static const uint8_t tag = 0x01;
+    const env_part parts[3] = { { &tag, 1 }, { l, GG_ENV_HASH_LEN }, { r, GG_ENV_HASH_LEN } };
 
-    in[0] = 0x01;
-    memcpy(in + 1, l, GG_ENV_HASH_LEN);
-    memcpy(in + 1 + GG_ENV_HASH_LEN, r, GG_ENV_HASH_LEN);
-    if (EVP_Digest(in, sizeof in, out, &len, k->md, NULL) != 1 || len != GG_ENV_HASH_LEN) {
-        ERR_clear_error();
-        return GG_ECRYPTO;
-    }
-    return GG_OK;
+    return env_hash(k, c, parts, 3, out);
 }
 
 /* root_tbs - the bytes a root signature covers. */
@@ -296,7 +287,8 @@ gg_err env_shared_init(gg_env_keys *k)
         return GG_ENOMEM;
     }
     pthread_mutex_init(&k->signer->mu, NULL);
-    pthread_cond_init(&k->signer->cv, NULL);
+    pthread_cond_init(&k->signer->room, NULL);
+    pthread_cond_init(&k->signer->gather, NULL);
     pthread_mutex_init(&k->vcache->mu, NULL);
     pthread_cond_init(&k->vcache->cv, NULL);
     return GG_OK;
@@ -306,7 +298,8 @@ void env_shared_free(gg_env_keys *k)
 {
     if (k->signer != NULL) {
         pthread_mutex_destroy(&k->signer->mu);
-        pthread_cond_destroy(&k->signer->cv);
+        pthread_cond_destroy(&k->signer->room);
+        pthread_cond_destroy(&k->signer->gather);
         free(k->signer);
         k->signer = NULL;
     }
@@ -326,6 +319,7 @@ static gg_err seal_body(const gg_env_keys *k, const gg_env_hdr *hdr, const void 
                         uint8_t leaf[GG_ENV_HASH_LEN])
 {
     uint8_t key[ENV_KEY_MAX], nonce[ENV_NONCE_MAX], tag[64];
+    EVP_MD_CTX *c;
     const env_suite *s;
     const char *sender;
     size_t start, total, hdr_len;
@@ -384,7 +378,9 @@ static gg_err seal_body(const gg_env_keys *k, const gg_env_hdr *hdr, const void 
         goto out;
     out->len += ptlen;
     gg_buf_append(out, tag, s->tag_len);
-    rc = env_leaf(k, out->data + start, out->len - start, leaf);
+    c = EVP_MD_CTX_new();
+    rc = c != NULL ? env_leaf(k, c, out->data + start, out->len - start, leaf) : GG_ENOMEM;
+    EVP_MD_CTX_free(c);
 out:
     OPENSSL_cleanse(key, sizeof key);
     if (rc != GG_OK)
@@ -413,7 +409,8 @@ static gg_err sign_tree(const gg_env_keys *k, env_sreq *const *reqs, size_t n)
     uint8_t tbs[ENV_ROOT_TBS], sig[ENV_SIG_MAX];
     size_t off[ENV_SEAL_PATH_MAX + 1], cnt[ENV_SEAL_PATH_MAX + 1];
     size_t levels = 0, top = n, siglen = sizeof sig;
-    gg_err rc = GG_OK;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    gg_err rc = md != NULL ? GG_OK : GG_ENOMEM;
 
     GG_ASSERT(n >= 1 && n <= ENV_BATCH_MAX);
     for (size_t i = 0; i < n; i++)
@@ -427,11 +424,12 @@ static gg_err sign_tree(const gg_env_keys *k, env_sreq *const *reqs, size_t n)
         off[levels + 1] = top;
         cnt[levels + 1] = (c + 1) / 2;
         for (size_t j = 0; j + 1 < c && rc == GG_OK; j += 2)
-            rc = env_node(k, nodes[o + j], nodes[o + j + 1], nodes[top++]);
+            rc = env_node(k, md, nodes[o + j], nodes[o + j + 1], nodes[top++]);
         if (c & 1)
             memcpy(nodes[top++], nodes[o + c - 1], GG_ENV_HASH_LEN);
         levels++;
     }
+    EVP_MD_CTX_free(md);
     if (rc == GG_OK) {
         root_tbs(k, (unsigned)n, nodes[top - 1], tbs);
         rc = env_sign(k, tbs, sizeof tbs, sig, &siglen);
@@ -456,42 +454,97 @@ static gg_err sign_tree(const gg_env_keys *k, env_sreq *const *reqs, size_t n)
     return rc;
 }
 
+/* seal_settle - under g->mu: one begun seal is queued or has failed; wake
+ * the gathering leader when it has all it waits for or a full queue. */
+static void seal_settle(env_signer *g)
+{
+    g->settled++;
+    if (g->gather_to != 0 && (g->settled >= g->gather_to || g->nq == ENV_BATCH_MAX))
+        pthread_cond_signal(&g->gather);
+}
+
+/* seal_gather - under g->mu, as the new leader: yield the CPU once, so that
+ * threads ready to run (typically the seals of the last tree, just woken)
+ * begin their next seals, then wait until the seals begun before now are
+ * queued or failed, or the queue is full. No timer: with nothing else
+ * runnable the yield returns at once, and seals begun later wait for the
+ * next tree. */
+static void seal_gather(env_signer *g)
+{
+    pthread_mutex_unlock(&g->mu);
+    sched_yield();
+    pthread_mutex_lock(&g->mu);
+    g->gather_to = g->begun;
+    while (g->settled < g->gather_to && g->nq < ENV_BATCH_MAX)
+        pthread_cond_wait(&g->gather, &g->mu);
+    g->gather_to = 0;
+}
+
 /* group_sign - sign me's leaf together with the seals queued meanwhile:
- * the first caller to find no signer running signs the whole queue. */
+ * the first caller to find no leader gathers (seal_gather) and signs the
+ * whole queue. Each waiter sleeps on me->cv; a leader, when done, wakes
+ * the first seal queued meanwhile (to lead the next tree) and then each
+ * seal it signed. me was counted in g->begun (seal_begin). */
 static gg_err group_sign(const gg_env_keys *k, env_sreq *me)
 {
     env_signer *g = k->signer;
     env_sreq *batch[ENV_BATCH_MAX];
 
     me->done = 0;
+    pthread_cond_init(&me->cv, NULL);
     pthread_mutex_lock(&g->mu);
     while (g->nq == ENV_BATCH_MAX)
-        pthread_cond_wait(&g->cv, &g->mu);
+        pthread_cond_wait(&g->room, &g->mu);
     g->q[g->nq++] = me;
+    seal_settle(g);
     /* Until done, me is in the queue: a leader takes the queue with busy
      * set and marks its requests done before it clears busy. */
     while (!me->done) {
         if (!g->busy) {
-            size_t n = g->nq;
+            size_t n;
 
+            g->busy = 1;
+            seal_gather(g);
+            n = g->nq;
             memcpy(batch, g->q, n * sizeof batch[0]);
             g->nq = 0;
-            g->busy = 1;
             if (n == ENV_BATCH_MAX)
-                pthread_cond_broadcast(&g->cv);     /* room in the queue */
+                pthread_cond_broadcast(&g->room);
             pthread_mutex_unlock(&g->mu);
             (void)sign_tree(k, batch, n);
             pthread_mutex_lock(&g->mu);
-            for (size_t i = 0; i < n; i++)
-                batch[i]->done = 1;
             g->busy = 0;
-            pthread_cond_broadcast(&g->cv);
+            if (g->nq > 0)
+                pthread_cond_signal(&g->q[0]->cv);
+            for (size_t i = 0; i < n; i++) {
+                batch[i]->done = 1;
+                if (batch[i] != me)
+                    pthread_cond_signal(&batch[i]->cv);
+            }
             break;
         }
-        pthread_cond_wait(&g->cv, &g->mu);
+        pthread_cond_wait(&me->cv, &g->mu);
     }
     pthread_mutex_unlock(&g->mu);
+    /* No one signals me->cv after done is set under the mutex. */
+    pthread_cond_destroy(&me->cv);
     return me->rc;
+}
+
+/* seal_begin / seal_abandon - a seal's body is being made / failed: the
+ * next leader waits for it (seal_gather) until it is queued or abandoned. */
+static void seal_begin(env_signer *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->begun++;
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void seal_abandon(env_signer *g)
+{
+    pthread_mutex_lock(&g->mu);
+    seal_settle(g);
+    pthread_mutex_unlock(&g->mu);
 }
 
 gg_err gg_env_seal(const gg_env_keys *k, const gg_env_hdr *hdr, const void *pt, size_t ptlen,
@@ -507,12 +560,15 @@ gg_err gg_env_seal_nonce(const gg_env_keys *k, const gg_env_hdr *hdr, const void
     size_t start;
     gg_err rc;
 
-    if (!out)
+    if (!k || !out)
         return GG_EINVAL;
     start = out->len;
+    seal_begin(k->signer);
     rc = seal_body(k, hdr, pt, ptlen, fixed_nonce, out, r.leaf);
-    if (rc != GG_OK)
+    if (rc != GG_OK) {
+        seal_abandon(k->signer);
         return rc;
+    }
     rc = group_sign(k, &r);
     if (rc != GG_OK) {
         out->len = start;
@@ -553,65 +609,93 @@ gg_err gg_env_seal_batch(const gg_env_keys *k, size_t n, const gg_env_hdr *hdrs,
     return rc;
 }
 
-/* vslot - the verify-cache slot of a root. */
-static size_t vslot(const uint8_t root[GG_ENV_HASH_LEN])
+/* vset - the verify-cache set of a root (a hash: its first bytes are uniform). */
+static env_vent *vset(env_vcache *c, const uint8_t root[GG_ENV_HASH_LEN])
 {
-    return ((size_t)root[0] << 8 | root[1]) % ENV_VCACHE_N;
+    uint32_t h = (uint32_t)root[0] << 24 | (uint32_t)root[1] << 16 | (uint32_t)root[2] << 8 |
+                 root[3];
+
+    return c->e[h % ENV_VCACHE_SETS];
 }
 
-/* vent_is - 1 if e holds exactly this root signature (in any state). */
-static int vent_is(const env_vent *e, uint32_t key_id, unsigned size,
-                   const uint8_t root[GG_ENV_HASH_LEN], const uint8_t *sig, size_t sig_len)
+/* vent_find - the slot of set holding exactly this root signature (in any
+ * state), or NULL. */
+static env_vent *vent_find(env_vent *set, uint32_t key_id, unsigned size,
+                           const uint8_t root[GG_ENV_HASH_LEN], const uint8_t *sig,
+                           size_t sig_len)
 {
-    return e->state != ENV_VENT_EMPTY && e->key_id == key_id && e->size == size &&
-           e->sig_len == sig_len && memcmp(e->root, root, GG_ENV_HASH_LEN) == 0 &&
-           memcmp(e->sig, sig, sig_len) == 0;
+    for (size_t w = 0; w < ENV_VCACHE_WAYS; w++) {
+        const env_vent *e = &set[w];
+
+        if (e->state != ENV_VENT_EMPTY && e->key_id == key_id && e->size == size &&
+            e->sig_len == sig_len && memcmp(e->root, root, GG_ENV_HASH_LEN) == 0 &&
+            memcmp(e->sig, sig, sig_len) == 0)
+            return &set[w];
+    }
+    return NULL;
 }
 
-/* verify_root - GG_OK if sig is pk's signature of the root statement. A
- * signature that verified is remembered in k's cache; a thread that finds
- * the same signature being verified by another waits for that result
- * instead of repeating it (only a success is kept: after a failure each
- * waiter verifies for itself). */
-static gg_err verify_root(const gg_env_keys *k, EVP_PKEY *pk, uint32_t key_id, unsigned size,
-                          const uint8_t root[GG_ENV_HASH_LEN], const uint8_t *sig,
-                          size_t sig_len)
+/* vent_victim - the slot of set to claim for a new root: an empty one, else
+ * the least recently used verified one; NULL if all are being verified. */
+static env_vent *vent_victim(env_vent *set)
+{
+    env_vent *best = NULL;
+
+    for (size_t w = 0; w < ENV_VCACHE_WAYS; w++) {
+        env_vent *e = &set[w];
+
+        if (e->state == ENV_VENT_EMPTY)
+            return e;
+        if (e->state == ENV_VENT_VERIFIED && (best == NULL || e->used < best->used))
+            best = e;
+    }
+    return best;
+}
+
+/* verify_root - GG_OK if sig is the signature of the root statement by the
+ * key of vctx. A signature that verified is remembered in k's cache; a
+ * thread that finds the same signature being verified by another waits for
+ * that result instead of repeating it (only a success is kept: after a
+ * failure each waiter verifies for itself). */
+static gg_err verify_root(const gg_env_keys *k, const EVP_MD_CTX *vctx, uint32_t key_id,
+                          unsigned size, const uint8_t root[GG_ENV_HASH_LEN],
+                          const uint8_t *sig, size_t sig_len)
 {
     uint8_t tbs[ENV_ROOT_TBS];
     env_vcache *c = k->vcache;
-    env_vent *e = &c->e[vslot(root)];
-    int claimed = 0;
+    env_vent *set = vset(c, root), *e = NULL;
     gg_err rc;
 
     root_tbs(k, size, root, tbs);
     if (sig_len > ENV_VCACHE_SIG)
-        return env_verify(k, pk, tbs, sizeof tbs, sig, sig_len);
+        return env_verify(vctx, tbs, sizeof tbs, sig, sig_len);
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        if (vent_is(e, key_id, size, root, sig, sig_len)) {
-            if (e->state == ENV_VENT_VERIFIED) {
-                pthread_mutex_unlock(&c->mu);
-                return GG_OK;
-            }
-            pthread_cond_wait(&c->cv, &c->mu);      /* pending: another thread verifies */
-            continue;
-        }
-        if (e->state != ENV_VENT_PENDING) {
-            e->state = ENV_VENT_PENDING;            /* claim the slot */
-            e->key_id = key_id;
-            e->size = (uint16_t)size;
-            e->sig_len = (uint8_t)sig_len;
-            memcpy(e->root, root, GG_ENV_HASH_LEN);
-            memcpy(e->sig, sig, sig_len);
-            claimed = 1;
-        }
-        break;
+        e = vent_find(set, key_id, size, root, sig, sig_len);
+        if (e == NULL || e->state == ENV_VENT_VERIFIED)
+            break;
+        pthread_cond_wait(&c->cv, &c->mu);          /* pending: another thread verifies */
+    }
+    if (e != NULL) {
+        e->used = ++c->clock;
+        pthread_mutex_unlock(&c->mu);
+        return GG_OK;
+    }
+    e = vent_victim(set);
+    if (e != NULL) {
+        e->state = ENV_VENT_PENDING;                /* claim the slot */
+        e->key_id = key_id;
+        e->size = (uint16_t)size;
+        e->sig_len = (uint8_t)sig_len;
+        memcpy(e->root, root, GG_ENV_HASH_LEN);
+        memcpy(e->sig, sig, sig_len);
     }
     pthread_mutex_unlock(&c->mu);
-    rc = env_verify(k, pk, tbs, sizeof tbs, sig, sig_len);
-    if (claimed) {
+    rc = env_verify(vctx, tbs, sizeof tbs, sig, sig_len);
+    if (e != NULL) {
         pthread_mutex_lock(&c->mu);
         e->state = rc == GG_OK ? ENV_VENT_VERIFIED : ENV_VENT_EMPTY;
+        e->used = ++c->clock;
         pthread_cond_broadcast(&c->cv);
         pthread_mutex_unlock(&c->mu);
     }
@@ -619,37 +703,42 @@ static gg_err verify_root(const gg_env_keys *k, EVP_PKEY *pk, uint32_t key_id, u
 }
 
 /* verify_tree - walk v's leaf up its path to the root and check the root's
- * signature by pk (skipped if this exact signature verified before). */
-static gg_err verify_tree(const gg_env_keys *k, EVP_PKEY *pk, const uint8_t *in,
+ * signature by the key of vctx (skipped if this exact signature verified
+ * before). */
+static gg_err verify_tree(const gg_env_keys *k, const EVP_MD_CTX *vctx, const uint8_t *in,
                           const env_view *v)
 {
     uint8_t h[GG_ENV_HASH_LEN];
     const uint8_t *p = v->path;
     unsigned idx = v->leaf_index;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
     gg_err rc;
 
-    rc = env_leaf(k, in, v->signed_len, h);
+    if (c == NULL)
+        return GG_ENOMEM;
+    rc = env_leaf(k, c, in, v->signed_len, h);
     for (unsigned cnt = v->tree_size; cnt > 1 && rc == GG_OK; cnt = (cnt + 1) / 2, idx >>= 1) {
         if ((idx ^ 1u) >= cnt)
             continue;               /* odd last node: moves up unchanged */
-        rc = (idx & 1u) ? env_node(k, p, h, h) : env_node(k, h, p, h);
+        rc = (idx & 1u) ? env_node(k, c, p, h, h) : env_node(k, c, h, p, h);
         p += GG_ENV_HASH_LEN;
     }
+    EVP_MD_CTX_free(c);
     if (rc != GG_OK)
         return rc;
     GG_ASSERT(p == v->path + (size_t)v->path_len * GG_ENV_HASH_LEN);
-    return verify_root(k, pk, v->hdr.key_id, v->tree_size, h, v->sig, v->sig_len);
+    return verify_root(k, vctx, v->hdr.key_id, v->tree_size, h, v->sig, v->sig_len);
 }
 
-/* peer_key - the peer's verification key named by key_id, or NULL: the
- * current key, or the previous one while its overlap lasts. */
-static EVP_PKEY *peer_key(const gg_env_keys *k, uint32_t key_id)
+/* peer_key - the verify context of the peer's key named by key_id, or
+ * NULL: the current key, or the previous one while its overlap lasts. */
+static const EVP_MD_CTX *peer_key(const gg_env_keys *k, uint32_t key_id)
 {
     if (key_id == k->peer_key_id)
-        return k->peer_sign;
-    if (k->peer_sign_prev != NULL && key_id == k->peer_prev_key_id &&
+        return k->peer_vctx;
+    if (k->peer_prev_vctx != NULL && key_id == k->peer_prev_key_id &&
         gg_now_ms() < k->peer_prev_until_ms)
-        return k->peer_sign_prev;
+        return k->peer_prev_vctx;
     return NULL;
 }
 
@@ -659,7 +748,7 @@ gg_err gg_env_open(const gg_env_keys *k, const void *in, size_t len, gg_env_hdr 
     uint8_t key[ENV_KEY_MAX];
     uint8_t *plain = NULL;
     const env_suite *s;
-    EVP_PKEY *pk;
+    const EVP_MD_CTX *vctx;
     size_t plen = 0;
     env_view v;
     gg_err rc;
@@ -686,12 +775,12 @@ gg_err gg_env_open(const gg_env_keys *k, const void *in, size_t len, gg_env_hdr 
     if (v.nonce_len != s->nonce_len || v.sig_len < s->sig_min || v.sig_len > s->sig_max ||
         v.ct_len < s->tag_len)
         return GG_EPROTO;
-    pk = peer_key(k, v.hdr.key_id);
-    if (pk == NULL) {
+    vctx = peer_key(k, v.hdr.key_id);
+    if (vctx == NULL) {
         gg_debug("envelope", "msg=\"rejected\" reason=key_id key_id=%08x", v.hdr.key_id);
         return GG_ECRYPTO;
     }
-    rc = verify_tree(k, pk, in, &v);
+    rc = verify_tree(k, vctx, in, &v);
     if (rc != GG_OK) {
         gg_debug("envelope", "msg=\"rejected\" reason=signature");
         return rc;

@@ -107,8 +107,9 @@ gg_env_suite gg_env_keys_suite(const gg_env_keys *k);
  * are filled in by seal) and plaintext payload, appended to out. Blocks
  * until the envelope is signed: a call made while another thread is
  * signing with k waits for it and is then signed in one tree with the
- * other calls that arrived meanwhile (at most GG_ENV_BATCH_MAX); a lone
- * call signs at once. An empty
+ * other calls that arrived meanwhile (at most GG_ENV_BATCH_MAX), and the
+ * call that signs a tree first yields the CPU once and waits for the calls
+ * encrypting by then (never on a timer); a lone call signs at once. An empty
  * hdr->sender means self_name; any other sender must equal it. req_hash
  * must be zero unless kind is GG_ENV_REPLY. txn, sender
  * and receiver are 1..max-1 characters of [A-Za-z0-9._-]. GG_EINVAL on a bad
@@ -142,8 +143,9 @@ gg_err gg_env_hash(const gg_env_keys *k, const void *env, size_t len,
  * (malformed, or another version), GG_ECRYPTO (signature, tree path, tag
  * or key), GG_EDENIED (not for us), GG_ETOOBIG. expiry is not checked here:
  * callers compare hdr.expiry_ms. A root signature that verified is
- * remembered by k (bounded), so the other envelopes of its tree skip the
- * public-key check; their leaf and path are always checked. */
+ * remembered by k (up to 4096, least recently used out), so the other
+ * envelopes of its tree skip the public-key check; their leaf and path are
+ * always checked. */
 gg_err gg_env_open(const gg_env_keys *k, const void *in, size_t len, gg_env_hdr *hdr,
                    uint8_t **pt, size_t *ptlen);
 
