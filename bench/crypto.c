@@ -12,12 +12,14 @@
  *     side in a separate process with echo responders (as bench/rr.c),
  *     twice: security off (1 KiB raw messages) and on (the requester seals
  *     the request; the responder opens it, checks freshness and replay in
- *     a durable replay store, seals the reply bound to the request hash;
- *     the requester opens the reply, checks it and the hash, and checks
- *     the reply in its own replay store) - what the roles do per message.
+ *     the replay tables of its queue store (committed without an fsync of
+ *     their own; the ack with the reply makes them durable), seals the
+ *     reply bound to the request hash; the requester opens the reply,
+ *     checks it and the hash, and checks the reply in the replay tables of
+ *     its own store before acking it) - what the roles do per message.
  * Prints a line per measurement and, last for each suite:
  *   crypto suite=S seal_per_s=… open_per_s=… rr_secure_over_plain=…
- * Usage: bench_crypto [--secs S] [--micro S] [--conc N] [--responders N]
+ * Usage: bench_crypto [--secs S] [--micro S] [--conc N] [--responders N (64)]
  */
 #include <pthread.h>
 #include <signal.h>
@@ -67,15 +69,13 @@ static gg_env_keys *keys_of(const char *suite, const char *self, const char *pee
     return k;
 }
 
-/* replay_of - a replay store file name under g_dir. */
-static gg_replay *replay_of(const char *name)
+/* replay_of - the replay store in the tables of st. */
+static gg_replay *replay_of(gg_store *st)
 {
-    char path[400];
-    gg_replay_cfg c = { path, 300000, 30000, 10000000 };
+    gg_replay_cfg c = { NULL, 300000, 30000, 10000000 };
     gg_replay *r = NULL;
 
-    snprintf(path, sizeof path, "%s/%s-%s.db", g_dir, name, g_suite);
-    if (gg_replay_open(&c, &r) != GG_OK)
+    if (gg_replay_open(&c, st, &r) != GG_OK)
         return NULL;
     return r;
 }
@@ -313,9 +313,11 @@ static int utility_main(int responders)
     snprintf(path, sizeof path, "%s/utility-%s-%d.db", g_dir, g_suite, g_secure);
     snprintf(pki, sizeof pki, "%s/intl", g_dir);
     ec.k = keys_of(g_suite, "utility", "portal");
-    ec.rp = replay_of("utility-replay");
-    if (ec.k == NULL || ec.rp == NULL ||
+    if (ec.k == NULL ||
         bench_site_start(path, 1, pki, "utility", "portal", g_port, &st, &ch) != GG_OK)
+        return 1;
+    ec.rp = replay_of(st);
+    if (ec.rp == NULL)
         return 1;
     ec.st = st;
     for (int i = 0; i < responders; i++)
@@ -325,8 +327,8 @@ static int utility_main(int responders)
     for (int i = 0; i < responders; i++)
         pthread_join(th[i], NULL);
     gg_channel_stop(ch);
-    gg_store_close(st);
     gg_replay_close(ec.rp);
+    gg_store_close(st);
     gg_env_keys_free(ec.k);
     return 0;
 }
@@ -434,9 +436,11 @@ static double rr(int conc, double secs, int responders, int64_t *errors)
     snprintf(path, sizeof path, "%s/portal-%s-%d.db", g_dir, g_suite, g_secure);
     snprintf(pki, sizeof pki, "%s/intl", g_dir);
     k = keys_of(g_suite, "portal", "utility");
-    rp = replay_of("portal-replay");
-    if (k == NULL || rp == NULL ||
+    if (k == NULL ||
         bench_site_start(path, 0, pki, "portal", "utility", g_port, &st, &ch) != GG_OK)
+        goto out;
+    rp = replay_of(st);
+    if (rp == NULL)
         goto out;
     bench_wait_running(ch, 20000);
     memset(rc, 0, sizeof rc);
@@ -459,8 +463,8 @@ out:
         gg_channel_stop(ch);
     kill(child, SIGTERM);
     waitpid(child, NULL, 0);
-    gg_store_close(st);
     gg_replay_close(rp);
+    gg_store_close(st);
     gg_env_keys_free(k);
     return (double)total / secs;
 }
@@ -469,7 +473,7 @@ int main(int argc, char **argv)
 {
     static const char *const suites[] = { "intl", "gm" };
     double secs = 5, msecs = 2;
-    int conc = 64, responders = 8;
+    int conc = 64, responders = 64;   /* as bench_rr: one in-flight request each */
     char path[400];
 
     for (int i = 1; i < argc; i++) {

@@ -67,7 +67,7 @@ static const key keytab[] = {
     { "security.clock_skew_ms", T_INT, "30000", 0, 3600000, NULL,
       "Allowed difference between the two sites' clocks, either way." },
     { "security.replay_db", T_PATH, NULL, 0, 0, NULL,
-      "Replay store (SQLite): ids seen within the freshness window; default replay.db beside store.path." },
+      "Old separate replay file (before the replay ids moved into the queue store): its live ids are imported at start if it exists; default replay.db beside store.path." },
     { "security.peer_sign_pub_prev", T_PATH, NULL, 0, 0, NULL,
       "Key rotation: the peer's previous public signing key, accepted until peer_prev_until." },
     { "security.peer_prev_until", T_STR, NULL, 0, 0, NULL,

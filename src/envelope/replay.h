@@ -1,17 +1,27 @@
 /* replay.h - freshness window and replay store for opened envelopes.
  *
- * Owns one SQLite file (by default replay.db beside the site's store) that
- * remembers the message id of every envelope accepted within the freshness
- * window. gg_replay_check says whether an authentic envelope is fresh and
- * new, and if so records it durably before it returns. It promises:
+ * Remembers the message id of every envelope accepted within the freshness
+ * window, in tables of its own (replay_seen, replay_meta) in the site's
+ * queue store file, changed in the store's group commit (store.h, "Side
+ * tables"). gg_replay_check says whether an authentic envelope is fresh
+ * and new, and if so records it (committed, not yet fsynced) before it
+ * returns; the caller's next durable store call (the ack of the message,
+ * with its reply) makes the record durable with its own fsync. It
+ * promises:
  *  - an id is refused as a replay for as long as an envelope with it could
  *    pass the freshness check, across restarts and backward clock steps
- *    (a persisted horizon: anything created before it is stale forever);
+ *    (a persisted horizon: anything created before it is stale forever),
+ *    once the message carrying it has been acked (or anything else
+ *    durable was committed to the store after the check);
+ *  - a power cut may undo records not yet made durable: only those of
+ *    messages not yet acked, which are still in the store and are judged
+ *    again when redelivered (a process crash undoes nothing);
  *  - live entries are never evicted: when max_entries are live, new ids
  *    are refused (fail closed) until entries age out of the window;
  *  - the same message redelivered by the local store (same store id) is
- *    not a replay.
- * Thread-safe (one connection behind a mutex). Never logs message content.
+ *    not a replay; two copies of one id, checked at the same time, are
+ *    never both fresh (the store runs the checks one after the other).
+ * Thread-safe. Never logs message content.
  */
 #ifndef GG_ENVELOPE_REPLAY_H
 #define GG_ENVELOPE_REPLAY_H
@@ -20,11 +30,13 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "store/store.h"
 
 typedef struct gg_replay gg_replay;
 
 typedef struct gg_replay_cfg {
-    const char *path;        /* the SQLite file; created if missing */
+    const char *import_path; /* a replay file of the old separate kind: its live ids
+                              * are imported at open if it exists; NULL = none */
     int64_t window_ms;       /* freshness window (security.freshness_ms) */
     int64_t skew_ms;         /* clock-skew allowance (security.clock_skew_ms) */
     int64_t max_entries;     /* live ids kept at most (security.replay_max) */
@@ -39,24 +51,32 @@ typedef enum gg_replay_verdict {
     GG_RV_FULL,              /* max_entries live ids: refused, fail closed */
 } gg_replay_verdict;
 
-/* gg_replay_open - open or create the store. GG_EIO (logged) if the file
- * cannot be opened or its schema is wrong; GG_EINVAL on bad numbers. */
-gg_err gg_replay_open(const gg_replay_cfg *cfg, gg_replay **out);
+/* gg_replay_open - open the replay tables in st (created if missing, in a
+ * durable commit), importing the live ids of cfg->import_path if that file
+ * exists (durably, before GG_OK; the old file is left as it was and is
+ * read again at the next open, importing only ids still live). st is
+ * borrowed: close the replay store before st. GG_EINVAL on bad numbers;
+ * GG_EIO (logged) if the tables or the old file cannot be read or are of
+ * an unknown version; the store's error otherwise. */
+gg_err gg_replay_open(const gg_replay_cfg *cfg, gg_store *st, gg_replay **out);
 
-/* gg_replay_open_config - gg_replay_open from [security] of cfg: path
- * security.replay_db, else replay.db in the directory of store.path. */
+/* gg_replay_open_config - gg_replay_open from [security] of cfg, importing
+ * security.replay_db, else replay.db in the directory of store.path (where
+ * the separate replay file of earlier versions lived). */
 struct gg_config;
-gg_err gg_replay_open_config(const struct gg_config *cfg, gg_replay **out);
+gg_err gg_replay_open_config(const struct gg_config *cfg, gg_store *st, gg_replay **out);
 
-/* gg_replay_close - close; NULL is fine. */
+/* gg_replay_close - release the statements it keeps on the store's
+ * connection; NULL is fine. Call before closing the store, when no check
+ * is running. */
 void gg_replay_close(gg_replay *r);
 
 /* gg_replay_check - decide on the envelope msg_id created at created_ms,
- * held in the local store under local_id, at wall-clock now_ms. Calls made
- * at the same time by several threads share one transaction and fsync
- * (judged at the latest of their now_ms), each with its own verdict. GG_OK with
- * *v set; GG_EIO when the database fails (nothing recorded: the caller must
- * not process the message now, and may retry later). */
+ * held in the local store under local_id, at wall-clock now_ms. Concurrent
+ * calls share the store's commits (no fsync of their own). GG_OK with *v
+ * set; else the store's error (GG_EIO, GG_ENOSPC, GG_ECLOSED...): nothing
+ * recorded, the caller must not process the message now, and may retry
+ * later. */
 gg_err gg_replay_check(gg_replay *r, const uint8_t msg_id[16], int64_t created_ms,
                        int64_t local_id, int64_t now_ms, gg_replay_verdict *v);
 
@@ -69,15 +89,16 @@ typedef struct gg_replay_item {
 } gg_replay_item;
 
 /* gg_replay_check_batch - gg_replay_check of items[0..n) in order, all in
- * one transaction (one fsync for the batch): an id met twice in the batch
- * is judged against the earlier one (a replay, or a redelivery if the
- * local id is the same), exactly as if checked one by one. GG_OK with
- * every verdict set, every GG_RV_FRESH durable when it returns; GG_EIO
- * when the database fails: nothing of the batch is recorded and no
- * verdict may be used. */
+ * one store operation: an id met twice in the batch is judged against the
+ * earlier one (a replay, or a redelivery if the local id is the same),
+ * exactly as if checked one by one. GG_OK with every verdict set, every
+ * GG_RV_FRESH committed (durable with the caller's next durable store
+ * call); on an error nothing of the batch is recorded and no verdict may
+ * be used. */
 gg_err gg_replay_check_batch(gg_replay *r, gg_replay_item *items, size_t n, int64_t now_ms);
 
-/* gg_replay_count - live entries (for metrics and tests). */
+/* gg_replay_count - live entries (for metrics and tests; may count checks
+ * in flight). */
 int64_t gg_replay_count(gg_replay *r);
 
 /* gg_replay_verdict_name - "fresh", "redelivery", "stale", "future",

@@ -4,8 +4,9 @@
  * store's watcher (or every second, in case a wake-up was missed, and once
  * at start for replies left from a previous run), it reads a batch in id
  * order without leasing (gg_store_browse), opens every reply, checks the
- * authentic ones from the peer against the replay store in one transaction
- * (one fsync for the batch), and hands the opened batch to the loop
+ * authentic ones from the peer against the replay store in one store
+ * operation (committed without an fsync of its own: the commit that removes
+ * the batch makes the records durable), and hands the opened batch to the loop
  * (ev_replies). The loop answers the waiting calls and records the
  * outcomes (gg_portal_deliver, then the transaction log's flush) and hands
  * the batch back; only then does the drain thread remove the whole batch
@@ -76,7 +77,7 @@ static int replay_reason(gg_replay_verdict v)
 }
 
 /* open_batch - open each of n replies and check the fresh, authentic ones
- * from the peer against the replay store in one transaction. Touches no
+ * from the peer against the replay store in one store operation. Touches no
  * loop state (keys and replay store are thread-safe). */
 static void open_batch(gg_portal *p, gg_msg **msgs, size_t n, gg_reply_slot *sl)
 {

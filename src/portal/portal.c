@@ -536,6 +536,8 @@ static void teardown(gg_portal *p)
             event_free(pd->timer);
         gg_pending_remove(p->pending, pd);
     }
+    gg_replay_close(p->replay);  /* before its store; the drain is stopped */
+    p->replay = NULL;
     /* The transport first: its threads may still activate ev_replies. */
     gg_transport_close(p->t);
     gg_push_stop(p->push);  /* after the transport: its watcher may still wake push */
@@ -551,7 +553,6 @@ static void teardown(gg_portal *p)
     gg_pending_free(p->pending);
     gg_shed_free(p->shed);
     gg_env_keys_free(p->keys);
-    gg_replay_close(p->replay);
     gg_audit_close(p->audit);
     if (p->web_fd >= 0)
         close(p->web_fd);
@@ -580,9 +581,7 @@ gg_err gg_portal_run(const gg_config *cfg)
     e = load_keys(p);
     if (e != GG_OK)
         goto out;
-    e = gg_replay_open_config(cfg, &p->replay);
-    if (e == GG_OK)
-        e = gg_audit_open_config(cfg, &p->audit);
+    e = gg_audit_open_config(cfg, &p->audit);
     if (e != GG_OK) {
         e = e == GG_ENOMEM ? e : GG_ECONFIG;
         goto out;
@@ -603,6 +602,11 @@ gg_err gg_portal_run(const gg_config *cfg)
     e = gg_transport_open(cfg, &p->t);
     if (e != GG_OK) {
         gg_error("portal", "msg=\"cannot open the transport\" err=%s", gg_errname(e));
+        goto out;
+    }
+    e = gg_replay_open_config(cfg, gg_transport_store(p->t), &p->replay);  /* tables in the store */
+    if (e != GG_OK) {
+        e = e == GG_ENOMEM ? e : GG_ECONFIG;
         goto out;
     }
     e = setup_events(p);

@@ -316,4 +316,39 @@ gg_err gg_store_metrics(gg_store *st, const char *const *always, size_t n, gg_bu
  * does this by itself when enough pages are free. */
 gg_err gg_store_reclaim(gg_store *st);
 
+/* ---- Side tables (side.c) -------------------------------------------------
+ * Another module may keep tables of its own in the store's file and change
+ * them in the store's group commit, ordered with the store's own changes:
+ * what it commits is made durable by the same fsync as the queue changes
+ * it precedes. The side module owns its tables (prefix their names with
+ * the module's name) and never touches the store's own tables. */
+struct sqlite3;
+
+/* gg_store_side_fn - the side module's change, run inside the store's
+ * transaction on its connection (the only use of db allowed: never commit,
+ * begin or roll back, nor keep db beyond close of the side module). Runs
+ * with the store's lock held: no store call from inside. May be run twice
+ * for one call (a batch redone under savepoints), so it starts from its
+ * arguments and overwrites its outputs. Returns GG_OK, or an error that
+ * undoes this call's changes alone (GG_EIO, GG_ENOSPC for SQLite errors). */
+typedef gg_err (*gg_store_side_fn)(struct sqlite3 *db, void *arg);
+
+/* gg_store_exec - run fn(db, arg) as one operation of the store's group
+ * commit; its error, or the commit's. durable 1: GG_OK once the commit is
+ * durable, as for every other call. durable 0: GG_OK once committed but
+ * not fsynced (its own commit skips the fsync when nothing else in it
+ * needs one): a process crash loses nothing, a power cut may undo it, and
+ * the next durable call of the store (put, ack, ...) makes it durable with
+ * its own fsync, never after: for a record that only has to be durable by
+ * the time a later ack is. Under GG_DURABLE_NORMAL both behave as every
+ * commit does. GG_EINVAL for NULL st or fn; GG_ECLOSED once closing. */
+gg_err gg_store_exec(gg_store *st, const char *op, gg_store_side_fn fn, void *arg, int durable);
+
+/* gg_store_side_locked - run fn(db, arg) with the store's lock held, outside
+ * any transaction and between commits: for work on the connection that
+ * changes no row (finalizing a side module's statements at its close).
+ * Works while the store is closing, until gg_store_close returns. fn's
+ * error is returned; GG_EINVAL for NULL st or fn. */
+gg_err gg_store_side_locked(gg_store *st, gg_store_side_fn fn, void *arg);
+
 #endif

@@ -20,6 +20,7 @@ import base64
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -28,6 +29,17 @@ import urllib.request
 
 from chanlib import set_keys
 from harness import Checker, Demo, parse_args
+
+
+def replay_tables_in_store(path):
+    """True if the queue store at path holds the replay tables with rows."""
+    con = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+    try:
+        return con.execute("SELECT count(*) FROM replay_seen").fetchone()[0] > 0
+    except sqlite3.Error:
+        return False
+    finally:
+        con.close()
 
 
 def metrics(port):
@@ -196,8 +208,10 @@ def run_suite(c, gridgate, suite):
         c.check('gridgate_rejects_total{reason="request_hash"}' in pm,
                 "%s: portal counts replies with a wrong request hash" % suite)
         for role in ("portal", "utility"):
-            c.check(os.path.exists(os.path.join(d.dir, role, "replay.db")),
-                    "%s: %s keeps its replay store beside its queue store" % (suite, role))
+            c.check(replay_tables_in_store(os.path.join(d.dir, role, "store.db")),
+                    "%s: %s keeps its replay tables in its queue store" % (suite, role))
+            c.check(not os.path.exists(os.path.join(d.dir, role, "replay.db")),
+                    "%s: %s makes no separate replay file" % (suite, role))
         c.check(os.path.exists(os.path.join(d.dir, "utility", "revoked.db")),
                 "%s: the utility keeps its revocation list beside its store" % suite)
     finally:

@@ -1,5 +1,6 @@
-/* test_replay.c - freshness window and replay store: stale, future, replay,
- * redelivery, restart, backward clock step, fail closed when full. */
+/* test_replay.c - freshness window and replay store (in the queue store's
+ * file): stale, future, replay, redelivery, restart of the store, backward
+ * clock step, fail closed when full. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,51 +12,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "tmpdir.h"
 #include "core/log.h"
 #include "core/rand.h"
 #include "envelope/replay.h"
 
-#define WIN 300000
-#define SKEW 30000
-#define T0 1700000000000LL
-
-typedef struct fx {
-    char dir[512];
-    char path[600];
-    gg_replay *r;
-} fx;
-
-static gg_replay *open_max(fx *f, int64_t max)
-{
-    gg_replay_cfg c = { f->path, WIN, SKEW, max };
-    gg_replay *r = NULL;
-
-    assert_int_equal(gg_replay_open(&c, &r), GG_OK);
-    return r;
-}
-
-static int setup(void **state)
-{
-    fx *f = calloc(1, sizeof *f);
-
-    gg_log_set_level(GG_LOG_WARN);
-    assert_non_null(gg_test_mkdtemp(f->dir, sizeof f->dir, "replay"));
-    snprintf(f->path, sizeof f->path, "%s/replay.db", f->dir);
-    f->r = open_max(f, 1000);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-
-    gg_replay_close(f->r);
-    gg_test_rmtree(f->dir);
-    free(f);
-    return 0;
-}
+#include "replay_fixture.h"
 
 static gg_replay_verdict check(gg_replay *r, const uint8_t id[16], int64_t created,
                                int64_t local, int64_t now)
@@ -109,8 +70,7 @@ static void test_replay_is_refused_after_restart(void **state)
 
     gg_new_id(id);
     assert_int_equal(check(f->r, id, T0, 1, T0), GG_RV_FRESH);
-    gg_replay_close(f->r);
-    f->r = open_max(f, 1000);
+    restart(f, 1000);
     assert_int_equal(gg_replay_count(f->r), 1);
     assert_int_equal(check(f->r, id, T0, 2, T0 + 1000), GG_RV_REPLAY);
 }
@@ -129,8 +89,7 @@ static void test_replay_is_refused_after_backward_clock_step(void **state)
     /* and back: id would be fresh by the clock, but is below the horizon */
     assert_int_equal(check(f->r, id, T0, 3, T0 + 10), GG_RV_STALE);
     /* also after a restart */
-    gg_replay_close(f->r);
-    f->r = open_max(f, 1000);
+    restart(f, 1000);
     assert_int_equal(check(f->r, id, T0, 3, T0 + 10), GG_RV_STALE);
 }
 
@@ -140,8 +99,7 @@ static void test_full_store_refuses_new_ids_and_keeps_live_ones(void **state)
     uint8_t ids[4][16], id[16];
     int i;
 
-    gg_replay_close(f->r);
-    f->r = open_max(f, 4);
+    restart(f, 4);
     for (i = 0; i < 4; i++) {
         gg_new_id(ids[i]);
         assert_int_equal(check(f->r, ids[i], T0, i + 1, T0 + i), GG_RV_FRESH);
@@ -162,13 +120,23 @@ static void test_full_store_refuses_new_ids_and_keeps_live_ones(void **state)
 static void test_bad_configuration_is_refused(void **state)
 {
     fx *f = *state;
-    gg_replay_cfg c = { f->path, 0, SKEW, 10 };
-    gg_replay_cfg d = { "/nonexistent/dir/replay.db", WIN, SKEW, 10 };
+    char junk[700];
+    gg_replay_cfg c = { NULL, 0, SKEW, 10 };
+    gg_replay_cfg d = { junk, WIN, SKEW, 10 };
     gg_replay *r = NULL;
+    FILE *fp;
 
     gg_log_set_level(GG_LOG_ERROR);
-    assert_int_equal(gg_replay_open(&c, &r), GG_EINVAL);
-    assert_int_equal(gg_replay_open(&d, &r), GG_EIO);
+    assert_int_equal(gg_replay_open(&c, f->st, &r), GG_EINVAL);
+    c.window_ms = WIN;
+    assert_int_equal(gg_replay_open(&c, NULL, &r), GG_EINVAL);
+    /* an old replay file that is not one: refused, not ignored */
+    snprintf(junk, sizeof junk, "%s/replay.db", f->dir);
+    fp = fopen(junk, "w");
+    assert_non_null(fp);
+    fputs("this is not a database, only some text long enough to be looked at\n", fp);
+    fclose(fp);
+    assert_int_equal(gg_replay_open(&d, f->st, &r), GG_EIO);
     assert_null(r);
     gg_log_set_level(GG_LOG_WARN);
     assert_string_equal(gg_replay_verdict_name(GG_RV_FULL), "replay_full");

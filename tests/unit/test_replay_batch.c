@@ -1,6 +1,6 @@
-/* test_replay_batch.c - gg_replay_check_batch: verdicts in one transaction,
- * replays inside a batch and across batches, limits, restart; and
- * concurrent gg_replay_check calls, which share transactions. */
+/* test_replay_batch.c - gg_replay_check_batch: verdicts in one store
+ * operation, replays inside a batch and across batches, limits, restart of
+ * the store; and concurrent gg_replay_check calls, which share commits. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,48 +15,8 @@
 #include "core/log.h"
 #include "core/rand.h"
 #include "envelope/replay.h"
-#include "tmpdir.h"
 
-#define WIN 300000
-#define SKEW 30000
-#define T0 1700000000000LL
-
-typedef struct fx {
-    char dir[512];
-    char path[600];
-    gg_replay *r;
-} fx;
-
-static gg_replay *open_max(fx *f, int64_t max)
-{
-    gg_replay_cfg c = { f->path, WIN, SKEW, max };
-    gg_replay *r = NULL;
-
-    assert_int_equal(gg_replay_open(&c, &r), GG_OK);
-    return r;
-}
-
-static int setup(void **state)
-{
-    fx *f = calloc(1, sizeof *f);
-
-    gg_log_set_level(GG_LOG_WARN);
-    assert_non_null(gg_test_mkdtemp(f->dir, sizeof f->dir, "replayb"));
-    snprintf(f->path, sizeof f->path, "%s/replay.db", f->dir);
-    f->r = open_max(f, 1000);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-
-    gg_replay_close(f->r);
-    gg_test_rmtree(f->dir);
-    free(f);
-    return 0;
-}
+#include "replay_fixture.h"
 
 /* item - fill one batch item. */
 static void item(gg_replay_item *it, const uint8_t id[16], int64_t created, int64_t local)
@@ -132,8 +92,7 @@ static void test_replay_across_batches_and_restart_is_refused(void **state)
     assert_int_equal(it[1].verdict, GG_RV_REDELIVERY);
     assert_int_equal(it[2].verdict, GG_RV_FRESH);
     /* durable: a reopened store still knows all three; the single check agrees */
-    gg_replay_close(f->r);
-    f->r = open_max(f, 1000);
+    restart(f, 1000);
     item(&it[0], c, T0, 9);
     item(&it[1], a, T0, 9);
     assert_int_equal(gg_replay_check_batch(f->r, it, 2, T0 + 200), GG_OK);
@@ -151,8 +110,7 @@ static void test_batch_fails_closed_at_the_limit(void **state)
     gg_replay_item it[4];
     int i;
 
-    gg_replay_close(f->r);
-    f->r = open_max(f, 2);
+    restart(f, 2);
     for (i = 0; i < 4; i++) {
         gg_new_id(ids[i]);
         item(&it[i], ids[i], T0, i + 1);
@@ -260,15 +218,13 @@ static void test_concurrent_checks_are_each_judged_and_durable(void **state)
     fx *f = *state;
     conc sum;
 
-    gg_replay_close(f->r);
-    f->r = open_max(f, 100000);
+    restart(f, 100000);
     run_conc(f->r, THREADS, PER_THREAD, 0, 0, &sum);
     assert_int_equal(sum.errors, 0);
     assert_int_equal(sum.fresh, THREADS * PER_THREAD);
     assert_int_equal(sum.replay + sum.other, 0);
     assert_int_equal(gg_replay_count(f->r), THREADS * PER_THREAD);
-    gg_replay_close(f->r);
-    f->r = open_max(f, 100000);
+    restart(f, 100000);
     /* the same envelopes again under other local store ids: replays */
     run_conc(f->r, THREADS, PER_THREAD, 0, 1000000, &sum);
     assert_int_equal(sum.errors, 0);
