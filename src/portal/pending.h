@@ -17,6 +17,7 @@
 struct evhttp_request;
 struct evhttp_connection;
 struct event;
+struct gg_psend_job;
 
 typedef struct gg_pending {
     uint8_t corr_id[16];
@@ -28,7 +29,10 @@ typedef struct gg_pending {
     char method[8];
     char log_path[96];               /* already masked (gg_api_log_path) */
     uint8_t req_hash[32];            /* gg_env_hash of the request sent; the
-                                      * reply must carry it */
+                                      * reply must carry it (set once job is
+                                      * reported) */
+    struct gg_psend_job *job;        /* its seal and put while the sender pool
+                                      * has it (sender.h), else NULL */
     struct gg_pending *next;         /* hash chain; table-private */
 } gg_pending;
 

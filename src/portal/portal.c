@@ -494,8 +494,8 @@ static gg_err setup_events(gg_portal *p)
     if (event_add(p->ev_int, NULL) != 0 || event_add(p->ev_term, NULL) != 0 ||
         event_add(p->ev_hup, NULL) != 0)
         return GG_EIO;
-    e = gg_psend_start(p->base, GG_PORTAL_SENDERS, gg_portal_put, p->t, gg_portal_on_sent, p,
-                       &p->sender);
+    e = gg_psend_start(p->base, GG_PORTAL_SENDERS, gg_portal_seal, gg_portal_put, p,
+                       gg_portal_on_sent, p, &p->sender);
     if (e != GG_OK) {
         gg_error("portal", "msg=\"cannot start the sender threads\" err=%s", gg_errname(e));
         return e;

@@ -6,7 +6,7 @@
  * evthread_use_pthreads has run), and what the sender threads (sender.h)
  * and the drain thread (drain.c) use: t, keys, replay, peer (thread-safe
  * or immutable). Files: portal.c (life cycle, routing, responses), relay.c
- * (requests out, calls answered), sender.c (request puts), drain.c
+ * (requests out, calls answered), sender.c (request seals and puts), drain.c
  * (replies in), web.c (static page, admin listener, metrics).
  */
 #ifndef GG_PORTAL_PORTAL_INT_H
@@ -27,7 +27,7 @@
 #define GG_PORTAL_MAX_PENDING 10000     /* waiting calls; 503 above */
 #define GG_PORTAL_DRAIN_BATCH 256       /* replies per turn of the loop */
 #define GG_PORTAL_STATUS_MAX 600
-#define GG_PORTAL_SENDERS 16            /* threads putting requests (sender.h) */
+#define GG_PORTAL_SENDERS 16            /* threads sealing and putting requests (sender.h) */
 
 /* Why a reply was refused (gridgate_rejects_total{reason}), relay.c. */
 typedef enum gg_portal_reject {
@@ -122,11 +122,15 @@ const char *gg_portal_channel_state(gg_portal *p);
  * on any failure. Does not take payload. */
 void gg_portal_relay(gg_portal *p, struct evhttp_request *req, const gg_reqinfo *ri,
                      const char *txn, json_t *payload);
-/* gg_portal_put - sender thread: put a sealed request (ctx: the transport). */
+struct gg_psend_job;
+/* gg_portal_seal - sender thread: seal a request and hash it (sender.h
+ * prep; ctx: the portal, of which it uses keys only). */
+gg_err gg_portal_seal(void *ctx, struct gg_psend_job *job);
+/* gg_portal_put - sender thread: put a sealed request (ctx: the portal, of
+ * which it uses t only). */
 gg_err gg_portal_put(void *ctx, const char *dest, const void *data, size_t len,
                      int64_t expiry_ms);
-/* gg_portal_on_sent - loop: a request's put finished (sender.h done). */
-struct gg_psend_job;
+/* gg_portal_on_sent - loop: a request's seal and put finished (sender.h done). */
 void gg_portal_on_sent(void *arg, struct gg_psend_job *job);
 /* gg_portal_write_rejects - gridgate_rejects_total{reason} as Prometheus text. */
 void gg_portal_write_rejects(gg_portal *p, struct evbuffer *b);

@@ -1,13 +1,15 @@
 /* relay.c - requests out to the utility, replies back to the waiting calls.
  *
- * A validated request is sealed in an envelope (kind REQUEST, corr_id =
- * msg_id), its HTTP call parked in the pending table under the correlation
- * id, and the envelope handed to the sender threads (sender.h), which put
- * it durably on the transmission queue for the utility's "requests" queue
- * while the loop serves other calls. When the put is durable
- * (gg_portal_on_sent) the request is counted and recorded as relayed and
- * the call's timer of http.request_timeout_ms started; a put that failed
- * is answered 503. Exactly one of three things then answers and forgets
+ * A validated request gets an envelope header (kind REQUEST, corr_id =
+ * msg_id) and its payload text, its HTTP call is parked in the pending
+ * table under the correlation id, and both are handed to the sender
+ * threads (sender.h), which seal the envelope (gg_portal_seal: concurrent
+ * seals share one signature) and put it durably on the transmission queue
+ * for the utility's "requests" queue while the loop serves other calls.
+ * The loop never signs. When the put is durable (gg_portal_on_sent) the
+ * request is counted and recorded as relayed and the call's timer of
+ * http.request_timeout_ms started; a seal that failed is answered 500, a
+ * put that failed 503. Exactly one of three things then answers and forgets
  * the call: the matching reply (status and body from the utility), the
  * timer (504 timeout with the transaction id), or the stop (503). If the
  * client hangs up first, the connection's close callback forgets the call
@@ -35,7 +37,6 @@
 #include "portal/sender.h"
 #include "portal/shed.h"
 
-_Static_assert(GG_PSEND_TXN_MAX >= GG_ENV_TXN_MAX, "a job holds any transaction code");
 _Static_assert(GG_PSEND_DEST_MAX >= GG_QUEUE_NAME_MAX, "a job holds any queue name");
 
 /* reqinfo_of - the log facts of a parked call. */
@@ -113,62 +114,71 @@ static void refuse(gg_portal *p, struct evhttp_request *req, const gg_reqinfo *r
     gg_portal_respond_error(p, req, ri, &st, NULL, retry_after);
 }
 
-/* gg_portal_relay - seal, queue and park one request. */
-void gg_portal_relay(gg_portal *p, struct evhttp_request *req, const gg_reqinfo *ri,
-                     const char *txn, json_t *payload)
+/* shed - answer 503 if more is waiting than the utility answers within
+ * the budget (requests for the "requests" queue only); 1 if answered. */
+static int shed(gg_portal *p, struct evhttp_request *req, const gg_reqinfo *ri, const char *txn)
 {
-    gg_buf env = GG_BUF_INIT(GG_ENV_MAX);
-    gg_psend_job *job = NULL;
-    gg_pending *pd = NULL;
-    gg_env_hdr h;
-    char *pt = NULL;
-    char txid[33];
-    int retry_after = 0;
-    gg_err e;
-
     /* outstanding: relayed and not yet answered, whether or not the caller
      * still waits (a call that timed out is still queued at the utility) */
     uint64_t back = p->c.replies_answered + p->c.replies_no_caller + p->c.replies_rejected;
     size_t outstanding = p->c.relayed > back ? (size_t)(p->c.relayed - back) : 0;
+    int retry_after = 0;
 
-    outstanding += gg_psend_inflight(p->sender);  /* being put: counted as waiting too */
+    outstanding += gg_psend_inflight(p->sender);  /* being sealed or put: waiting too */
+    if (strcmp(gg_transport_request_queue(txn), GG_Q_REQUESTS) != 0 ||
+        !gg_shed_check(p->shed, outstanding, gg_mono_us(), &retry_after))
+        return 0;
+    refuse(p, req, ri, 503, "overloaded",
+           "the utility is answering slower than requests arrive; retry after the "
+           "indicated time", retry_after);
+    return 1;
+}
 
-    if (strcmp(gg_transport_request_queue(txn), GG_Q_REQUESTS) == 0 &&
-        gg_shed_check(p->shed, outstanding, gg_mono_us(), &retry_after)) {
-        /* more is waiting than the utility answers within the budget */
-        refuse(p, req, ri, 503, "overloaded",
-               "the utility is answering slower than requests arrive; retry after the "
-               "indicated time", retry_after);
+/* job_new - a job for a request of txn carrying payload's text, or NULL
+ * (out of memory). The header gets a new id; seal fills in the rest. */
+static gg_psend_job *job_new(gg_portal *p, const char *txn, json_t *payload)
+{
+    gg_psend_job *job = calloc(1, sizeof *job);
+    gg_env_hdr *h;
+
+    if (job == NULL)
+        return NULL;
+    h = &job->hdr;
+    h->kind = GG_ENV_REQUEST;
+    gg_new_id(h->msg_id);
+    memcpy(h->corr_id, h->msg_id, sizeof h->corr_id);
+    snprintf(h->txn, sizeof h->txn, "%s", txn);
+    snprintf(h->sender, sizeof h->sender, "%s", p->site);
+    snprintf(h->receiver, sizeof h->receiver, "%s", p->peer);
+    h->created_ms = gg_now_ms();
+    h->expiry_ms = h->created_ms + p->ttl_ms;
+    snprintf(job->dest, sizeof job->dest, "%s", gg_transport_request_queue(txn));
+    job->pt = json_dumps(payload, JSON_COMPACT);
+    if (job->pt == NULL) {
+        free(job);
+        return NULL;
+    }
+    job->ptlen = strlen(job->pt);
+    return job;
+}
+
+/* gg_portal_relay - park one request and hand it to the sender threads,
+ * which seal and queue it. */
+void gg_portal_relay(gg_portal *p, struct evhttp_request *req, const gg_reqinfo *ri,
+                     const char *txn, json_t *payload)
+{
+    gg_psend_job *job;
+    gg_pending *pd = NULL;
+    gg_err e;
+
+    if (shed(p, req, ri, txn))
+        return;
+    job = job_new(p, txn, payload);
+    if (job == NULL) {
+        refuse(p, req, ri, 500, "internal", "out of memory", 0);
         return;
     }
-    memset(&h, 0, sizeof h);
-    h.kind = GG_ENV_REQUEST;
-    gg_new_id(h.msg_id);
-    memcpy(h.corr_id, h.msg_id, sizeof h.corr_id);
-    snprintf(h.txn, sizeof h.txn, "%s", txn);
-    snprintf(h.sender, sizeof h.sender, "%s", p->site);
-    snprintf(h.receiver, sizeof h.receiver, "%s", p->peer);
-    h.created_ms = gg_now_ms();
-    h.expiry_ms = h.created_ms + p->ttl_ms;
-    gg_hex(h.corr_id, 16, txid);
-
-    pt = json_dumps(payload, JSON_COMPACT);
-    if (pt == NULL) {
-        refuse(p, req, ri, 500, "internal", "out of memory", 0);
-        goto out;
-    }
-    e = gg_env_seal(p->keys, &h, pt, strlen(pt), &env);
-    if (e != GG_OK) {
-        p->c.relay_error++;
-        gg_error("portal", "msg=\"cannot seal request\" txid=%s err=%s", txid, gg_errname(e));
-        refuse(p, req, ri, 500, "internal", "the request could not be sealed", 0);
-        goto out;
-    }
-    e = gg_pending_add(p->pending, h.corr_id, &pd);
-    if (e == GG_OK && gg_env_hash(p->keys, env.data, env.len, pd->req_hash) != GG_OK) {
-        gg_pending_remove(p->pending, pd);
-        e = GG_ECRYPTO;
-    }
+    e = gg_pending_add(p->pending, job->hdr.corr_id, &pd);
     if (e == GG_EFULL) {
         p->c.relay_full++;
         refuse(p, req, ri, 503, "unavailable", "too many calls are waiting; retry shortly", 1);
@@ -179,22 +189,11 @@ void gg_portal_relay(gg_portal *p, struct evhttp_request *req, const gg_reqinfo 
         goto out;
     }
     pd->timer = evtimer_new(p->base, on_timeout, pd);  /* armed once the put is durable */
-    job = calloc(1, sizeof *job);
-    if (pd->timer == NULL || job == NULL) {
+    if (pd->timer == NULL) {
         forget(p, pd);
         refuse(p, req, ri, 500, "internal", "out of memory", 0);
         goto out;
     }
-    memcpy(job->corr_id, h.corr_id, sizeof job->corr_id);
-    memcpy(job->msg_id, h.msg_id, sizeof job->msg_id);
-    snprintf(job->txn, sizeof job->txn, "%s", txn);
-    snprintf(job->dest, sizeof job->dest, "%s", gg_transport_request_queue(txn));
-    job->created_ms = h.created_ms;
-    job->expiry_ms = h.expiry_ms;
-    job->data = env.data;        /* the job takes the envelope */
-    job->len = env.len;
-    env.data = NULL;
-    env.len = env.cap = 0;
     pd->req = req;
     pd->owner = p;
     pd->start_us = ri->start_us;
@@ -206,67 +205,109 @@ void gg_portal_relay(gg_portal *p, struct evhttp_request *req, const gg_reqinfo 
     /* The call waits, unanswered and untimed, until the put is durable
      * (gg_portal_on_sent); a client that leaves meanwhile is forgotten. */
     if (gg_psend_submit(p->sender, job) != GG_OK) {
-        gg_psend_job_free(job);
         forget(p, pd);
         refuse(p, req, ri, 503, "unavailable", "the portal is shutting down", 1);
         goto out;
     }
+    pd->job = job;  /* the pool's now; valid here until gg_portal_on_sent */
+    job = NULL;
 out:
-    if (pt != NULL) {
-        explicit_bzero(pt, strlen(pt));  /* holds the token and personal data */
-        free(pt);
+    gg_psend_job_free(job);
+}
+
+/* gg_portal_seal - sender thread: seal one request and hash the envelope
+ * (sender.h prep); the payload text is wiped as soon as it is sealed. */
+gg_err gg_portal_seal(void *ctx, gg_psend_job *job)
+{
+    gg_portal *p = ctx;
+    gg_buf env = GG_BUF_INIT(GG_ENV_MAX);
+    gg_err e;
+
+    e = gg_env_seal(p->keys, &job->hdr, job->pt, job->ptlen, &env);
+    if (e == GG_OK)
+        e = gg_env_hash(p->keys, env.data, env.len, job->req_hash);
+    explicit_bzero(job->pt, job->ptlen);  /* holds the token and personal data */
+    free(job->pt);
+    job->pt = NULL;
+    if (e != GG_OK) {
+        gg_buf_free(&env);
+        return e;
     }
-    gg_buf_free(&env);
+    job->data = env.data;  /* the job takes the envelope */
+    job->len = env.len;
+    return GG_OK;
 }
 
 /* gg_portal_put - sender thread: put one sealed request (sender.h). */
 gg_err gg_portal_put(void *ctx, const char *dest, const void *data, size_t len,
                      int64_t expiry_ms)
 {
-    return gg_transport_send(ctx, dest, data, len, expiry_ms);
+    gg_portal *p = ctx;
+
+    return gg_transport_send(p->t, dest, data, len, expiry_ms);
 }
 
-/* gg_portal_on_sent - a request's put finished: count and record it and
- * start its call's timer, or answer the call 503 if the put failed. */
-void gg_portal_on_sent(void *arg, gg_psend_job *job)
+/* unsent - answer the call of a request that could not be sealed or put,
+ * if it still waits: 500 for a seal, 503 for a put. */
+static void unsent(gg_portal *p, gg_psend_job *job, const char *txid)
 {
-    gg_portal *p = arg;
-    gg_pending *pd = gg_pending_find(p->pending, job->corr_id);
-    struct timeval tv;
+    gg_pending *pd = gg_pending_find(p->pending, job->hdr.corr_id);
+    int full = job->prepared && job->result == GG_EFULL;
+    struct evhttp_request *req;
     gg_reqinfo ri;
-    char txid[33];
+    char tx[33];
 
-    gg_hex(job->corr_id, 16, txid);
-    if (job->result != GG_OK) {
-        int full = job->result == GG_EFULL;
-
-        if (full) {
-            p->c.relay_full++;
-            gg_warn("portal", "msg=\"request queue full\" txid=%s", txid);
-        } else {
-            p->c.relay_error++;
-            gg_error("portal", "msg=\"cannot queue request\" txid=%s err=%s", txid,
-                     gg_errname(job->result));
-        }
-        if (pd == NULL)
-            return;  /* the caller left already */
-        struct evhttp_request *req = pd->req;
-
-        reqinfo_of(pd, &ri, txid);
-        ri.txid = NULL;
-        forget(p, pd);
+    if (!job->prepared) {
+        p->c.relay_error++;
+        gg_error("portal", "msg=\"cannot seal request\" txid=%s err=%s", txid,
+                 gg_errname(job->result));
+    } else if (full) {
+        p->c.relay_full++;
+        gg_warn("portal", "msg=\"request queue full\" txid=%s", txid);
+    } else {
+        p->c.relay_error++;
+        gg_error("portal", "msg=\"cannot queue request\" txid=%s err=%s", txid,
+                 gg_errname(job->result));
+    }
+    if (pd == NULL)
+        return;  /* the caller left already */
+    req = pd->req;
+    reqinfo_of(pd, &ri, tx);
+    ri.txid = NULL;
+    forget(p, pd);
+    if (!job->prepared)
+        refuse(p, req, &ri, 500, "internal", "the request could not be sealed", 0);
+    else
         refuse(p, req, &ri, 503, "unavailable",
                full ? "the request queue is full; retry shortly"
                     : "the request could not be queued", full ? 1 : 0);
+}
+
+/* gg_portal_on_sent - a request's seal and put finished: count and record
+ * it and start its call's timer, or answer the call if either failed. */
+void gg_portal_on_sent(void *arg, gg_psend_job *job)
+{
+    gg_portal *p = arg;
+    gg_pending *pd;
+    struct timeval tv;
+    char txid[33];
+
+    gg_hex(job->hdr.corr_id, 16, txid);
+    if (job->result != GG_OK) {
+        unsent(p, job, txid);
         return;
     }
     p->c.relayed++;
-    gg_audit_note(p->audit, "sent", job->msg_id, job->txn, NULL);
-    gg_portal_tx_begun(p, txid, job->txn, job->created_ms, job->expiry_ms);  /* tx.c */
-    gg_debug("portal", "msg=\"request queued\" txid=%s txn=%s bytes=%zu", txid, job->txn,
+    gg_audit_note(p->audit, "sent", job->hdr.msg_id, job->hdr.txn, NULL);
+    gg_portal_tx_begun(p, txid, job->hdr.txn, job->hdr.created_ms,
+                       job->hdr.expiry_ms);  /* tx.c */
+    gg_debug("portal", "msg=\"request queued\" txid=%s txn=%s bytes=%zu", txid, job->hdr.txn,
              job->len);
+    pd = gg_pending_find(p->pending, job->hdr.corr_id);
     if (pd == NULL)
         return;  /* the caller left (or was answered at stop) while the put ran */
+    memcpy(pd->req_hash, job->req_hash, sizeof pd->req_hash);
+    pd->job = NULL;  /* freed when this returns */
     tv.tv_sec = (time_t)(p->timeout_ms / 1000);
     tv.tv_usec = (suseconds_t)((p->timeout_ms % 1000) * 1000);
     evtimer_add(pd->timer, &tv);
@@ -317,6 +358,17 @@ static void refuse_reply(gg_portal *p, const gg_msg *m, gg_portal_reject why, co
     gg_warn("portal", "msg=\"reply rejected\" id=%lld reason=%s", (long long)m->id, name);
 }
 
+/* sent_hash - 1 with pd->req_hash the hash of the envelope its call sent,
+ * 0 while that is not sealed yet (so no reply to it can exist). A reply
+ * may overtake the report of its request's put (gg_portal_on_sent), never
+ * the seal: the put that let it be made came after the seal. */
+static int sent_hash(gg_portal *p, gg_pending *pd)
+{
+    if (pd->job == NULL)
+        return 1;  /* reported: gg_portal_on_sent copied it */
+    return gg_psend_prepared(p->sender, pd->job, pd->req_hash);
+}
+
 /* gg_portal_deliver - answer the waiting call of one opened reply, if
  * any, or count, log and audit its refusal. Frees its plaintext. */
 void gg_portal_deliver(gg_portal *p, gg_reply_slot *r)
@@ -344,7 +396,7 @@ void gg_portal_deliver(gg_portal *p, gg_reply_slot *r)
         gg_info("portal", "msg=\"reply without a waiting call\" txid=%s", txid);
         goto out;
     }
-    if (CRYPTO_memcmp(pd->req_hash, hp->req_hash, GG_ENV_HASH_LEN) != 0) {
+    if (!sent_hash(p, pd) || CRYPTO_memcmp(pd->req_hash, hp->req_hash, GG_ENV_HASH_LEN) != 0) {
         /* Not the reply to what this call sent: the call keeps waiting. */
         refuse_reply(p, r->m, GG_PREJ_REQUEST_HASH, "request_hash");
         goto out;

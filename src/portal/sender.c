@@ -1,10 +1,13 @@
-/* sender.c - request puts on a small thread pool (sender.h).
+/* sender.c - request seals and puts on a small thread pool (sender.h).
  *
  * Two locked FIFO lists: todo (submitted, not yet taken by a thread) and
- * done (put finished, not yet reported). A thread takes one job, puts it
- * without holding the lock, appends it to done and activates ev_done,
- * whose callback reports the whole list on the loop. Several threads put
- * at once, so the store merges their changes into one commit.
+ * done (put finished, not yet reported). A thread takes one job, runs prep
+ * and put on it without holding the lock, appends it to done and activates
+ * ev_done, whose callback reports the whole list on the loop. Several
+ * threads seal and put at once, so the envelope module signs their seals
+ * with one signature and the store merges their changes into one commit.
+ * A job's prepared flag is written under the lock after prep returns, so
+ * the loop may read what prep made once it sees the flag under the lock.
  */
 #include "portal/sender.h"
 
@@ -24,8 +27,9 @@ struct gg_psend {
     gg_psend_job *done_head, *done_tail;
     size_t inflight;            /* loop thread only */
     int stopping;
+    gg_psend_prep_fn prep;
     gg_psend_put_fn put;
-    void *put_ctx;
+    void *ctx;
     gg_psend_done_fn done;
     void *done_arg;
     struct event *ev_done;
@@ -72,7 +76,21 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     report(s, list);
 }
 
-/* worker - take jobs until stopping and none is left; put each. */
+/* run - prep and put one job (sender thread), setting its result. */
+static void run(gg_psend *s, gg_psend_job *job)
+{
+    gg_err e = s->prep != NULL ? s->prep(s->ctx, job) : GG_OK;
+
+    if (e == GG_OK) {
+        pthread_mutex_lock(&s->mu);
+        job->prepared = 1;
+        pthread_mutex_unlock(&s->mu);
+        e = s->put(s->ctx, job->dest, job->data, job->len, job->hdr.expiry_ms);
+    }
+    job->result = e;
+}
+
+/* worker - take jobs until stopping and none is left; run each. */
 static void *worker(void *arg)
 {
     gg_psend *s = arg;
@@ -92,7 +110,7 @@ static void *worker(void *arg)
             s->todo_tail = NULL;
         pthread_mutex_unlock(&s->mu);
 
-        job->result = s->put(s->put_ctx, job->dest, job->data, job->len, job->expiry_ms);
+        run(s, job);
 
         pthread_mutex_lock(&s->mu);
         push(&s->done_head, &s->done_tail, job);
@@ -103,8 +121,9 @@ static void *worker(void *arg)
 }
 
 /* gg_psend_start - the pool and its threads. */
-gg_err gg_psend_start(struct event_base *base, size_t threads, gg_psend_put_fn put,
-                      void *put_ctx, gg_psend_done_fn done, void *done_arg, gg_psend **out)
+gg_err gg_psend_start(struct event_base *base, size_t threads, gg_psend_prep_fn prep,
+                      gg_psend_put_fn put, void *ctx, gg_psend_done_fn done, void *done_arg,
+                      gg_psend **out)
 {
     gg_psend *s;
 
@@ -117,8 +136,9 @@ gg_err gg_psend_start(struct event_base *base, size_t threads, gg_psend_put_fn p
         return GG_ENOMEM;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    s->prep = prep;
     s->put = put;
-    s->put_ctx = put_ctx;
+    s->ctx = ctx;
     s->done = done;
     s->done_arg = done_arg;
     s->ev_done = event_new(base, -1, 0, on_done, s);
@@ -158,6 +178,19 @@ size_t gg_psend_inflight(const gg_psend *s)
     return s != NULL ? s->inflight : 0;
 }
 
+/* gg_psend_prepared - has prep finished well; its hash if so. */
+int gg_psend_prepared(gg_psend *s, const gg_psend_job *job, uint8_t hash[GG_ENV_HASH_LEN])
+{
+    int ok;
+
+    pthread_mutex_lock(&s->mu);
+    ok = job->prepared;
+    pthread_mutex_unlock(&s->mu);
+    if (ok)
+        memcpy(hash, job->req_hash, GG_ENV_HASH_LEN);
+    return ok;
+}
+
 /* gg_psend_stop - finish, join, report the rest, free. */
 void gg_psend_stop(gg_psend *s)
 {
@@ -182,11 +215,15 @@ void gg_psend_stop(gg_psend *s)
     free(s);
 }
 
-/* gg_psend_job_free - the job and its envelope. */
+/* gg_psend_job_free - the job, its envelope and its payload text. */
 void gg_psend_job_free(gg_psend_job *job)
 {
     if (job == NULL)
         return;
+    if (job->pt != NULL) {
+        explicit_bzero(job->pt, job->ptlen);  /* holds the token and personal data */
+        free(job->pt);
+    }
     free(job->data);
     free(job);
 }
