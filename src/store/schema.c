@@ -91,6 +91,14 @@ static const char upgrade_v2[] =
     MESSAGES_V3_INDEXES
     "UPDATE meta SET value = '3' WHERE key = 'schema_version';";
 
+/* The upgrade steps, in order: a store at version from is brought to to. */
+static const struct {
+    const char *from, *to, *sql;
+} upgrades[] = {
+    { "1", "2", upgrade_v1 },
+    { "2", "3", upgrade_v2 },
+};
+
 static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
@@ -249,23 +257,17 @@ static gg_err check_or_create(gg_store *st)
         err = gg_store_sql_err(st, "open.version", rc);
         goto out;
     }
-    if (strcmp(version, "1") == 0) {
-        rc = sqlite3_exec(st->db, upgrade_v1, NULL, NULL, NULL);
+    for (size_t i = 0; i < sizeof upgrades / sizeof upgrades[0]; i++) {
+        if (strcmp(version, upgrades[i].from) != 0)
+            continue;
+        rc = sqlite3_exec(st->db, upgrades[i].sql, NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
             err = gg_store_sql_err(st, "open.upgrade", rc);
             goto out;
         }
-        gg_info("store", "msg=\"upgraded\" path=%s from=1 to=2", st->path);
-        snprintf(version, sizeof version, "2");
-    }
-    if (strcmp(version, "2") == 0) {
-        rc = sqlite3_exec(st->db, upgrade_v2, NULL, NULL, NULL);
-        if (rc != SQLITE_OK) {
-            err = gg_store_sql_err(st, "open.upgrade", rc);
-            goto out;
-        }
-        gg_info("store", "msg=\"upgraded\" path=%s from=2 to=3", st->path);
-        snprintf(version, sizeof version, "3");
+        gg_info("store", "msg=\"upgraded\" path=%s from=%s to=%s", st->path, upgrades[i].from,
+                upgrades[i].to);
+        snprintf(version, sizeof version, "%s", upgrades[i].to);
     }
     snprintf(buf, sizeof buf, "%d", GG_STORE_SCHEMA_VERSION);
     if (strcmp(version, buf) != 0) {
