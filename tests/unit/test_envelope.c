@@ -19,6 +19,7 @@
 #include "core/rand.h"
 #include "envelope/envelope.h"
 #include "pki/pki.h"
+#include "env_fixture.h"
 
 typedef struct fx {
     char dir[512];
@@ -42,24 +43,6 @@ static void path_in(char *out, size_t outsz, const char *dir, const char *name)
     snprintf(out, outsz, "%s/%s", dir, name);
 }
 
-/* load - keys for self reading its own keys in sdir and peer's public keys in pdir. */
-static gg_err load(const char *sdir, const char *self, const char *pdir, const char *peer,
-                   const char *suite, gg_env_keys **out, char *err, size_t errsz)
-{
-    char sk[700], kk[700], ps[700], pk[700];
-    char n1[100], n2[100], n3[100], n4[100];
-    snprintf(n1, sizeof n1, "%s.sign.key", self);
-    snprintf(n2, sizeof n2, "%s.kem.key", self);
-    snprintf(n3, sizeof n3, "%s.sign.pub", peer);
-    snprintf(n4, sizeof n4, "%s.kem.pub", peer);
-    path_in(sk, sizeof sk, sdir, n1);
-    path_in(kk, sizeof kk, sdir, n2);
-    path_in(ps, sizeof ps, pdir, n3);
-    path_in(pk, sizeof pk, pdir, n4);
-    gg_env_keys_cfg cfg = { suite, self, sk, kk, ps, pk };
-    return gg_env_keys_load(&cfg, out, err, errsz);
-}
-
 static int setup(void **state)
 {
     const char *base = getenv("GG_TEST_TMP");
@@ -72,10 +55,12 @@ static int setup(void **state)
     snprintf(f->dir, sizeof f->dir, "%s/envXXXXXX", base);
     assert_non_null(mkdtemp(f->dir));
     assert_int_equal(gg_pki_init(f->dir, NULL), GG_OK);
-    assert_int_equal(load(f->dir, "portal", f->dir, "utility", "intl", &f->portal, err,
-                          sizeof err), GG_OK);
-    assert_int_equal(load(f->dir, "utility", f->dir, "portal", "intl", &f->utility, err,
-                          sizeof err), GG_OK);
+    assert_int_equal(
+        gg_test_env_load(f->dir, "portal", f->dir, "utility", "intl", &f->portal, err, sizeof err),
+        GG_OK);
+    assert_int_equal(
+        gg_test_env_load(f->dir, "utility", f->dir, "portal", "intl", &f->utility, err, sizeof err),
+        GG_OK);
     snprintf(f->other, sizeof f->other, "%s/other", f->dir);
     *state = f;
     return 0;
@@ -94,16 +79,7 @@ static int teardown(void **state)
 /* request - a typical request header from portal to utility. */
 static gg_env_hdr request(void)
 {
-    gg_env_hdr h;
-    memset(&h, 0, sizeof h);
-    h.kind = GG_ENV_REQUEST;
-    gg_new_id(h.msg_id);
-    memcpy(h.corr_id, h.msg_id, 16);
-    snprintf(h.txn, sizeof h.txn, "bills.query");
-    snprintf(h.receiver, sizeof h.receiver, "utility");
-    h.created_ms = 1700000000000;
-    h.expiry_ms = 1700000030000;
-    return h;
+    return gg_test_env_request(1700000000000);
 }
 
 static const char payload[] = "{\"account_no\":\"3201000001\",\"month\":\"2024-05\"}";
@@ -326,8 +302,9 @@ static void test_message_from_a_third_key_is_rejected(void **state)
 
     assert_int_equal(gg_pki_init(f->other, &o), GG_OK);
     /* mallory: own keys and the utility's real public keys */
-    assert_int_equal(load(f->other, "mallory", f->dir, "utility", "intl", &mallory, err,
-                          sizeof err), GG_OK);
+    assert_int_equal(
+        gg_test_env_load(f->other, "mallory", f->dir, "utility", "intl", &mallory, err, sizeof err),
+        GG_OK);
     snprintf(h.sender, sizeof h.sender, "portal");
     assert_int_equal(gg_env_seal(mallory, &h, payload, strlen(payload), &b), GG_EINVAL);
     h.sender[0] = '\0';        /* = mallory */
@@ -875,8 +852,9 @@ static void test_concurrent_opens_of_one_tree_agree_and_failures_stay_failures(v
     for (int round = 0; round < 4; round++) {
         gg_env_keys *k = NULL;
 
-        assert_int_equal(load(f->dir, "utility", f->dir, "portal", "intl", &k, err,
-                              sizeof err), GG_OK);
+        assert_int_equal(
+            gg_test_env_load(f->dir, "utility", f->dir, "portal", "intl", &k, err, sizeof err),
+            GG_OK);
         for (int i = 0; i < 8; i++) {
             /* half open the forgery first, half a genuine envelope of the tree */
             int forged = (i + round) % 2 == 0;

@@ -24,6 +24,7 @@
 #include "core/rand.h"
 #include "envelope/envelope.h"
 #include "pki/pki.h"
+#include "env_fixture.h"
 #include "tmpdir.h"
 
 static atomic_long verifies;
@@ -51,21 +52,6 @@ typedef struct fx {
     gg_env_keys *utility;
 } fx;
 
-/* keys_of - self's keys with peer's public keys, from dir. */
-static gg_env_keys *keys_of(const char *dir, const char *self, const char *peer)
-{
-    char sk[600], kk[600], ps[600], pk[600], err[256];
-    gg_env_keys *k = NULL;
-
-    snprintf(sk, sizeof sk, "%s/%s.sign.key", dir, self);
-    snprintf(kk, sizeof kk, "%s/%s.kem.key", dir, self);
-    snprintf(ps, sizeof ps, "%s/%s.sign.pub", dir, peer);
-    snprintf(pk, sizeof pk, "%s/%s.kem.pub", dir, peer);
-    gg_env_keys_cfg cfg = { "intl", self, sk, kk, ps, pk };
-    if (gg_env_keys_load(&cfg, &k, err, sizeof err) != GG_OK)
-        fail_msg("cannot load the keys of %s: %s", self, err);
-    return k;
-}
 
 static int setup(void **state)
 {
@@ -74,8 +60,8 @@ static int setup(void **state)
     assert_non_null(f);
     assert_non_null(gg_test_mkdtemp(f->dir, sizeof f->dir, "envcost"));
     assert_int_equal(gg_pki_init(f->dir, NULL), GG_OK);
-    f->portal = keys_of(f->dir, "portal", "utility");
-    f->utility = keys_of(f->dir, "utility", "portal");
+    f->portal = gg_test_env_keys(f->dir, "intl", "portal", "utility");
+    f->utility = gg_test_env_keys(f->dir, "intl", "utility", "portal");
     *state = f;
     return 0;
 }
@@ -94,17 +80,7 @@ static int teardown(void **state)
 /* request - a request header from portal to utility. */
 static gg_env_hdr request(void)
 {
-    gg_env_hdr h;
-
-    memset(&h, 0, sizeof h);
-    h.kind = GG_ENV_REQUEST;
-    gg_new_id(h.msg_id);
-    memcpy(h.corr_id, h.msg_id, 16);
-    snprintf(h.txn, sizeof h.txn, "bills.query");
-    snprintf(h.receiver, sizeof h.receiver, "utility");
-    h.created_ms = 1700000000000;
-    h.expiry_ms = 1700000030000;
-    return h;
+    return gg_test_env_request(1700000000000);
 }
 
 /* opens - 1 if k opens b (plaintext freed). */

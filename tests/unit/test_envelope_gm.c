@@ -18,6 +18,7 @@
 #include "core/rand.h"
 #include "envelope/envelope.h"
 #include "pki/pki.h"
+#include "env_fixture.h"
 
 typedef struct fx {
     char dir[512];
@@ -40,14 +41,9 @@ static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw
 static gg_err load(const char *sdir, const char *self, const char *pdir, const char *peer,
                    const char *suite, gg_env_keys **out)
 {
-    char sk[700], kk[700], ps[700], pk[700], err[256];
+    char err[256];
+    gg_err e = gg_test_env_load(sdir, self, pdir, peer, suite, out, err, sizeof err);
 
-    snprintf(sk, sizeof sk, "%s/%s.sign.key", sdir, self);
-    snprintf(kk, sizeof kk, "%s/%s.kem.key", sdir, self);
-    snprintf(ps, sizeof ps, "%s/%s.sign.pub", pdir, peer);
-    snprintf(pk, sizeof pk, "%s/%s.kem.pub", pdir, peer);
-    gg_env_keys_cfg cfg = { suite, self, sk, kk, ps, pk };
-    gg_err e = gg_env_keys_load(&cfg, out, err, sizeof err);
     if (e != GG_OK)
         fprintf(stderr, "load: %s\n", err);
     return e;
@@ -87,17 +83,7 @@ static int teardown(void **state)
 
 static gg_env_hdr request(void)
 {
-    gg_env_hdr h;
-
-    memset(&h, 0, sizeof h);
-    h.kind = GG_ENV_REQUEST;
-    gg_new_id(h.msg_id);
-    memcpy(h.corr_id, h.msg_id, 16);
-    snprintf(h.txn, sizeof h.txn, "bills.query");
-    snprintf(h.receiver, sizeof h.receiver, "utility");
-    h.created_ms = gg_now_ms();
-    h.expiry_ms = h.created_ms + 30000;
-    return h;
+    return gg_test_env_request(gg_now_ms());
 }
 
 static void test_gm_seal_open_roundtrip(void **state)

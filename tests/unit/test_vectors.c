@@ -31,6 +31,7 @@
 #include "core/rand.h"
 #include "envelope/envelope.h"
 #include "pki/pki.h"
+#include "env_fixture.h"
 
 #define VEC_DIR GG_SOURCE_DIR "/tests/vectors"
 
@@ -39,22 +40,6 @@ static const char req_payload[] =
     "\"to\":\"2024-06\"}";
 static const char rep_payload[] = "{\"status\":200,\"body\":{\"bills\":[]}}";
 
-/* keys_of - load self's keys with peer's public keys from dir. */
-static gg_env_keys *keys_of(const char *dir, const char *suite, const char *self,
-                            const char *peer)
-{
-    char sk[600], kk[600], ps[600], pk[600], err[256];
-    gg_env_keys *k = NULL;
-
-    snprintf(sk, sizeof sk, "%s/%s.sign.key", dir, self);
-    snprintf(kk, sizeof kk, "%s/%s.kem.key", dir, self);
-    snprintf(ps, sizeof ps, "%s/%s.sign.pub", dir, peer);
-    snprintf(pk, sizeof pk, "%s/%s.kem.pub", dir, peer);
-    gg_env_keys_cfg cfg = { suite, self, sk, kk, ps, pk };
-    if (gg_env_keys_load(&cfg, &k, err, sizeof err) != GG_OK)
-        fail_msg("cannot load %s keys of %s: %s", suite, self, err);
-    return k;
-}
 
 /* read_all - a whole file into a malloc'd buffer. */
 static uint8_t *read_all(const char *path, size_t *len)
@@ -225,8 +210,8 @@ static void generate(const char *suite)
             remove(path);   /* only the message keys belong to the vectors */
         }
     }
-    portal = keys_of(dir, suite, "portal", "utility");
-    utility = keys_of(dir, suite, "utility", "portal");
+    portal = gg_test_env_keys(dir, suite, "portal", "utility");
+    utility = gg_test_env_keys(dir, suite, "utility", "portal");
 
     /* 1: a request, and 2: its reply carrying the request's hash. */
     h = fixed_hdr(GG_ENV_REQUEST, "utility", 1);
@@ -303,8 +288,8 @@ static void check_suite(const char *suite)
     doc = json_load_file(path, 0, &jerr);
     if (doc == NULL)
         fail_msg("%s: %s", path, jerr.text);
-    portal = keys_of(dir, suite, "portal", "utility");
-    utility = keys_of(dir, suite, "utility", "portal");
+    portal = gg_test_env_keys(dir, suite, "portal", "utility");
+    utility = gg_test_env_keys(dir, suite, "utility", "portal");
     arr = json_object_get(doc, "vectors");
     assert_true(json_array_size(arr) >= 17);
     json_array_foreach(arr, i, v) {
@@ -353,7 +338,7 @@ static void check_reply_binding(const char *suite)
     gg_env_hdr h;
 
     snprintf(dir, sizeof dir, "%s/%s", VEC_DIR, suite);
-    utility = keys_of(dir, suite, "utility", "portal");
+    utility = gg_test_env_keys(dir, suite, "utility", "portal");
     snprintf(path, sizeof path, "%s/request_ok.env", dir);
     req = read_all(path, &rql);
     snprintf(path, sizeof path, "%s/reply_ok.env", dir);
@@ -392,7 +377,7 @@ static void test_intl_sealing_is_reproducible(void **state)
 
     (void)state;
     snprintf(dir, sizeof dir, "%s/intl", VEC_DIR);
-    portal = keys_of(dir, "intl", "portal", "utility");
+    portal = gg_test_env_keys(dir, "intl", "portal", "utility");
     fixed_nonce(nonce, 1);
     assert_int_equal(gg_env_seal_nonce(portal, &h, req_payload, strlen(req_payload), nonce, &b),
                      GG_OK);
