@@ -11,8 +11,23 @@
 #define TX_BUSY_MS 2000
 #define TX_BODY_MAX (1 << 20)
 
+/* The statements, prepared once (the loop runs them for every call). */
+enum { Q_BEGIN, Q_FINISH, Q_GET, Q_PRUNE, Q_COUNT };
+
 struct gg_txlog {
     sqlite3 *db;
+    sqlite3_stmt *q[Q_COUNT];
+};
+
+static const char *const q_sql[Q_COUNT] = {
+    [Q_BEGIN] = "INSERT OR IGNORE INTO tx(txid, txn, created_ms, expiry_ms) VALUES (?1, ?2, ?3, ?4)",
+    [Q_FINISH] = "INSERT INTO tx(txid, txn, created_ms, expiry_ms, http_status, done_ms, body)"
+                 " VALUES (?1, ?2, ?4, ?4, ?5, ?4, ?3)"
+                 " ON CONFLICT(txid) DO UPDATE SET http_status = excluded.http_status,"
+                 " done_ms = excluded.done_ms, body = excluded.body WHERE tx.http_status = 0",
+    [Q_GET] = "SELECT txid, txn, created_ms, expiry_ms, http_status, done_ms, body FROM tx"
+              " WHERE txid = ?1",
+    [Q_PRUNE] = "DELETE FROM tx WHERE created_ms < ?1",
 };
 
 static const char sql_schema[] =
@@ -54,6 +69,8 @@ gg_err gg_txlog_open(const char *path, gg_txlog **out)
     }
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(tl->db, sql_schema, NULL, NULL, NULL);
+    for (int i = 0; rc == SQLITE_OK && i < Q_COUNT; i++)
+        rc = sqlite3_prepare_v3(tl->db, q_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &tl->q[i], NULL);
     if (rc != SQLITE_OK) {
         e = terr(tl->db, rc, "open");
         gg_txlog_close(tl);
@@ -103,25 +120,24 @@ void gg_txlog_close(gg_txlog *tl)
     if (tl == NULL)
         return;
     gg_txlog_flush(tl);
+    for (int i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(tl->q[i]);
     sqlite3_close(tl->db);
     free(tl);
 }
 
-/* run - prepare, bind text/int arguments by a tiny format, step once. fmt:
- * 's' text, 'i' int64; args in order. */
-static gg_err run(gg_txlog *tl, const char *sql, const char *op, const char *fmt,
+/* run - statement q: bind text/int arguments by a tiny format, step once,
+ * reset. fmt: 's' text, 'i' int64; args in order. */
+static gg_err run(gg_txlog *tl, int q, const char *op, const char *fmt,
                   const char *s1, const char *s2, const char *s3, int64_t i1, int64_t i2,
                   int64_t i3)
 {
     const char *ss[3] = { s1, s2, s3 };
     int64_t is[3] = { i1, i2, i3 };
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = tl->q[q];
     int rc, col = 1, ns = 0, ni = 0;
     gg_err e = GG_OK;
 
-    rc = sqlite3_prepare_v2(tl->db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return terr(tl->db, rc, op);
     for (const char *f = fmt; *f != '\0'; f++, col++) {
         if (*f == 's')
             sqlite3_bind_text(st, col, ss[ns++], -1, SQLITE_STATIC);
@@ -131,7 +147,8 @@ static gg_err run(gg_txlog *tl, const char *sql, const char *op, const char *fmt
     rc = sqlite3_step(st);
     if (rc != SQLITE_DONE)
         e = terr(tl->db, rc, op);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return e;
 }
 
@@ -139,42 +156,27 @@ static gg_err run(gg_txlog *tl, const char *sql, const char *op, const char *fmt
 gg_err gg_txlog_begin(gg_txlog *tl, const char *txid, const char *txn, int64_t created_ms,
                       int64_t expiry_ms)
 {
-    static const char sql[] =
-        "INSERT OR IGNORE INTO tx(txid, txn, created_ms, expiry_ms) VALUES (?1, ?2, ?3, ?4)";
-
-    return run(tl, sql, "begin", "ssii", txid, txn, NULL, created_ms, expiry_ms, 0);
+    return run(tl, Q_BEGIN, "begin", "ssii", txid, txn, NULL, created_ms, expiry_ms, 0);
 }
 
 /* gg_txlog_finish - record the first outcome. */
 gg_err gg_txlog_finish(gg_txlog *tl, const char *txid, const char *txn, int http_status,
                        const char *body, int64_t now_ms)
 {
-    static const char sql[] =
-        "INSERT INTO tx(txid, txn, created_ms, expiry_ms, http_status, done_ms, body)"
-        " VALUES (?1, ?2, ?4, ?4, ?5, ?4, ?3)"
-        " ON CONFLICT(txid) DO UPDATE SET http_status = excluded.http_status,"
-        " done_ms = excluded.done_ms, body = excluded.body WHERE tx.http_status = 0";
-
     if (body != NULL && strlen(body) > TX_BODY_MAX)
         body = NULL;
-    return run(tl, sql, "finish", "sssii", txid, txn, body, now_ms, http_status, 0);
+    return run(tl, Q_FINISH, "finish", "sssii", txid, txn, body, now_ms, http_status, 0);
 }
 
 /* gg_txlog_get - read one record. */
 gg_err gg_txlog_get(gg_txlog *tl, const char *txid, gg_txrec *out)
 {
-    static const char sql[] =
-        "SELECT txid, txn, created_ms, expiry_ms, http_status, done_ms, body FROM tx"
-        " WHERE txid = ?1";
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = tl->q[Q_GET];
     const unsigned char *t;
     gg_err e = GG_OK;
     int rc;
 
     memset(out, 0, sizeof *out);
-    rc = sqlite3_prepare_v2(tl->db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return terr(tl->db, rc, "get");
     sqlite3_bind_text(st, 1, txid, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
@@ -200,7 +202,8 @@ gg_err gg_txlog_get(gg_txlog *tl, const char *txid, gg_txrec *out)
             e = GG_ENOMEM;
     }
 out:
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return e;
 }
 
@@ -214,8 +217,7 @@ void gg_txrec_clear(gg_txrec *r)
 /* gg_txlog_prune - drop old records. */
 gg_err gg_txlog_prune(gg_txlog *tl, int64_t before_ms, int64_t *removed)
 {
-    gg_err e = run(tl, "DELETE FROM tx WHERE created_ms < ?1", "prune", "i", NULL, NULL, NULL,
-                   before_ms, 0, 0);
+    gg_err e = run(tl, Q_PRUNE, "prune", "i", NULL, NULL, NULL, before_ms, 0, 0);
 
     if (removed != NULL)
         *removed = e == GG_OK ? sqlite3_changes(tl->db) : 0;
