@@ -65,6 +65,8 @@ typedef struct bench {
     int phase;              /* 0 bind, 1 run */
     int64_t t_end_us, t_start_us;
     int bind_next, bind_done, bind_ok;
+    long long bind_codes[MAX_CODES]; /* failed bindings by status (0: no answer) */
+    char bind_why[160];     /* the first failed binding's answer, for the report */
     int idle;               /* clients done after the run's end */
     /* results */
     int64_t *lat;           /* microseconds of answered requests */
@@ -166,10 +168,19 @@ static void on_done(struct evhttp_request *req, void *arg)
         c->conn = NULL;
     }
     if (c->kind == 3) {
+        const char *body = req ? body_str(req, buf, sizeof buf) : "";
+
         b->bind_done++;
-        if (code == 201 && json_field(body_str(req, buf, sizeof buf), "binding_token",
-                                      b->pop[c->who].token, sizeof b->pop[c->who].token) == 0)
+        if (code == 201 && json_field(body, "binding_token", b->pop[c->who].token,
+                                      sizeof b->pop[c->who].token) == 0) {
             b->bind_ok++;
+        } else {
+            b->bind_codes[code >= 0 && code < MAX_CODES ? code : 0]++;
+            if (b->bind_why[0] == '\0' &&
+                (size_t)snprintf(b->bind_why, sizeof b->bind_why, "%d %s", code,
+                                 code ? body : "no answer") >= sizeof b->bind_why)
+                memcpy(b->bind_why + sizeof b->bind_why - 4, "...", 4);  /* cut */
+        }
     } else if (b->phase == 1) {
         record(b, now - c->start_us, code);
         if (c->kind == 2 && c->pay_slot >= 0) {
@@ -544,6 +555,13 @@ int gg_cmd_bench_http(int argc, char **argv)
     }
     event_base_dispatch(b.base);
     fprintf(stderr, "bench http: %d of %d bound\n", b.bind_ok, b.npop);
+    if (b.bind_ok < b.npop) {
+        fprintf(stderr, "bench http: failed bindings by status:");
+        for (int i = 0; i < MAX_CODES; i++)
+            if (b.bind_codes[i])
+                fprintf(stderr, " %d=%lld", i, b.bind_codes[i]);
+        fprintf(stderr, "; the first: %s\n", b.bind_why);
+    }
     {
         int payable = 0;
 

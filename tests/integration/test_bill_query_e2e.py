@@ -11,6 +11,7 @@ roles cleanly.
 import json
 import socket
 import statistics
+import subprocess
 import sys
 import time
 
@@ -212,6 +213,14 @@ def main():
         leaks = [v for r in rows for v in (r["phone"], r["id_no"], r["address"]) if v and v in logs]
         leaks += [r["holder_name"] for r in rows if len(r["holder_name"]) >= 2 and r["holder_name"] in logs]
         c.check(not leaks, "no unmasked personal data in logs (%d found, e.g. %r)" % (len(leaks), leaks[:1]))
+
+        # --- bench http says why bindings failed (here: nobody answers) --
+        out = subprocess.run([d.gridgate, "bench", "http", "--url", "http://127.0.0.1:%d" % d.port,
+                              "--db", d.db_path, "--concurrency", "2", "--duration", "1",
+                              "--population", "2"], capture_output=True, text=True, timeout=60)
+        c.check("0 of 2 bound" in out.stderr and
+                "failed bindings by status: 0=2; the first: 0 no answer" in out.stderr,
+                "bench http reports failed bindings by status: %r" % out.stderr[-300:])
     finally:
         d.cleanup(keep=args.keep or bool(c.failed))
         if c.failed:
