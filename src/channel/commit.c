@@ -46,6 +46,7 @@
 #include <time.h>
 
 #include "channel/chan_int.h"
+#include "core/clock.h"
 #include "core/log.h"
 
 static const char COMP[] = "channel";
@@ -67,20 +68,6 @@ static void free_list(gg_rx_job *j)
         gg_rx_job_free(j);
         j = next;
     }
-}
-
-/* deadline - the CLOCK_MONOTONIC time ms from now. */
-static struct timespec deadline(int ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
 }
 
 /* passed - whether the monotonic clock reached ts. */
@@ -330,7 +317,7 @@ static void *committer_main(void *arg)
                     gg_errname(e));
         }
         requeue(ch, cur);
-        struct timespec until = deadline(full_ms);
+        struct timespec until = gg_mono_deadline_ms(full_ms);
         while (!ch->q_stop && ch->live_gen == gen && !passed(&until))
             pthread_cond_timedwait(&ch->rx_cv, &ch->qmu, &until);
         if (full_ms < GG_CHAN_FULL_MAX_MS)
@@ -393,7 +380,8 @@ static void *deleter_main(void *arg)
             break; /* the next start's HELLO deletes them */
         /* Coalesce: acks arriving meanwhile are one delete later (on a
          * failure, a retry later). */
-        struct timespec until = deadline(e == GG_OK ? GG_CHAN_DELETE_MS : GG_CHAN_FULL_MIN_MS);
+        struct timespec until =
+            gg_mono_deadline_ms(e == GG_OK ? GG_CHAN_DELETE_MS : GG_CHAN_FULL_MIN_MS);
         while (!ch->q_stop && !passed(&until))
             pthread_cond_timedwait(&ch->del_cv, &ch->qmu, &until);
     }

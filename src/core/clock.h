@@ -13,6 +13,12 @@ int64_t gg_now_ms(void);
 /* gg_mono_us - monotonic clock in microseconds. */
 int64_t gg_mono_us(void);
 
+/* gg_mono_deadline_ms - the CLOCK_MONOTONIC time ms (>= 0) from now, as
+ * an absolute time for pthread_cond_timedwait on a condition variable set
+ * to CLOCK_MONOTONIC. */
+struct timespec;
+struct timespec gg_mono_deadline_ms(int64_t ms);
+
 /* gg_clock_set_offset_ms - tests only: shift gg_now_ms by delta. Also read
  * from the environment variable GG_CLOCK_OFFSET_MS at first use. */
 void gg_clock_set_offset_ms(int64_t delta);

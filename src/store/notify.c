@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "store/store_int.h"
 
 void gg_txn_touch_n(gg_txn *t, const char *queue, uint32_t n)
@@ -110,20 +111,6 @@ void gg_store_notify(gg_store *st, const gg_txn *t)
     pthread_mutex_unlock(&st->nmu);
 }
 
-/* deadline_after - the CLOCK_MONOTONIC time timeout_ms from now. */
-static struct timespec deadline_after(int timeout_ms)
-{
-    struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += timeout_ms / 1000;
-    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
-    return dl;
-}
-
 /* waiter_enter - link w (for queue, and queue2 unless NULL; taker or
  * plain) into st->waiters. From then on a commit that makes a message of
  * its queues ready wakes it, so enter before looking at them. */
@@ -197,7 +184,7 @@ void gg_store_wait(gg_store *st, const char *queue, int timeout_ms)
 
     if (!st || !gg_store_valid_name(queue) || timeout_ms <= 0)
         return;
-    dl = deadline_after(timeout_ms);
+    dl = gg_mono_deadline_ms(timeout_ms);
     waiter_enter(st, &w, queue, NULL, 0);
     (void)waiter_sleep(st, &w, &dl);
     waiter_leave(st, &w);
@@ -229,7 +216,7 @@ static gg_err take_wait(gg_store *st, const char *queue, const char *second, int
 
     if (timeout_ms <= 0)
         return take(st, queue, second, lease_ms, max, out, n);
-    dl = deadline_after(timeout_ms);
+    dl = gg_mono_deadline_ms(timeout_ms);
     waiter_enter(st, &w, queue, second, 1);
     for (;;) {
         err = take(st, queue, second, lease_ms, max, out, n);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "transport/transport.h"
 
 #define DEFAULT_WINDOW 32
@@ -96,13 +97,7 @@ gg_err gg_gov_acquire(gg_governor *g, gg_lane lane, int timeout_ms)
 
     if ((int)lane < 0 || lane >= GG_LANE_COUNT)
         lane = GG_LANE_NORMAL;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += timeout_ms / 1000;
-    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    dl = gg_mono_deadline_ms(timeout_ms);
     pthread_mutex_lock(&g->mu);
     g->waiting[lane]++;
     while (!g->closed && !may_take(g, lane)) {
