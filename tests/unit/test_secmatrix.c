@@ -31,6 +31,7 @@
 #include "transport/transport.h"
 #include "utility/metrics.h"
 #include "utility/worker.h"
+#include "env_fixture.h"
 
 typedef struct fx {
     char dir[256];
@@ -79,15 +80,10 @@ static gg_err parse(fx *f, const char *text, gg_config **out)
 /* keys - load "portal" keys from dir with the utility's public keys from pki. */
 static gg_env_keys *keys(const char *dir, const char *pki)
 {
-    char sk[700], kk[700], ps[700], pk[700], why[256];
+    char why[256];
     gg_env_keys *k = NULL;
 
-    snprintf(sk, sizeof sk, "%s/portal.sign.key", dir);
-    snprintf(kk, sizeof kk, "%s/portal.kem.key", dir);
-    snprintf(ps, sizeof ps, "%s/utility.sign.pub", pki);
-    snprintf(pk, sizeof pk, "%s/utility.kem.pub", pki);
-    gg_env_keys_cfg kc = { "intl", "portal", sk, kk, ps, pk };
-    if (gg_env_keys_load(&kc, &k, why, sizeof why) != GG_OK)
+    if (gg_test_env_load(dir, "portal", pki, "utility", "intl", &k, why, sizeof why) != GG_OK)
         fprintf(stderr, "keys: %s\n", why);
     return k;
 }
@@ -172,15 +168,8 @@ static int group_teardown(void **state)
 /* seal - a bills.query request created at created_ms into b. */
 static void seal(const gg_env_keys *k, int64_t created_ms, gg_buf *b)
 {
-    gg_env_hdr h;
+    gg_env_hdr h = gg_test_env_request(created_ms);
 
-    memset(&h, 0, sizeof h);
-    h.kind = GG_ENV_REQUEST;
-    gg_new_id(h.msg_id);
-    memcpy(h.corr_id, h.msg_id, 16);
-    snprintf(h.txn, sizeof h.txn, "bills.query");
-    snprintf(h.receiver, sizeof h.receiver, "utility");
-    h.created_ms = created_ms;
     h.expiry_ms = gg_now_ms() + 3600000;
     gg_buf_reset(b);
     assert_int_equal(gg_env_seal(k, &h, payload, strlen(payload), b), GG_OK);
