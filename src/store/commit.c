@@ -32,10 +32,12 @@
  * Storage faults (GG_EIO, GG_ENOSPC from SQLite) are counted and logged as
  * an alarm once per episode; the next commit that succeeds ends the
  * episode (logged), with no restart. Space: every GG_STORE_VACUUM_EVERY
- * commits the leader checks the free pages and gives them back with an
- * incremental vacuum once there are GG_STORE_VACUUM_PAGES of them and
- * they are more than 1/GG_STORE_VACUUM_SHARE of the file.
+ * commits the committer checks the free pages, and once there are
+ * GG_STORE_VACUUM_PAGES of them and they are more than
+ * 1/GG_STORE_VACUUM_SHARE of the file, gives GG_STORE_VACUUM_STEP of them
+ * back with an incremental vacuum after each commit until they are not.
  */
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -291,14 +293,14 @@ static void apply(gg_store *st, gg_req *first, gg_req *stop, gg_txn *all)
     }
 }
 
-/* maybe_reclaim - now and then, give free pages back. Under mu, no txn. */
-static void maybe_reclaim(gg_store *st)
+/* check_reclaim - now and then (every commit while reclaiming), see if
+ * free pages are due to go back; sets reclaim_due. Under mu, no txn. */
+static void check_reclaim(gg_store *st)
 {
     sqlite3_stmt *s;
     int64_t free_pages = 0, pages = 0;
-    int rc;
 
-    if (st->commits % GG_STORE_VACUUM_EVERY != 0)
+    if (!st->reclaiming && st->commits % GG_STORE_VACUUM_EVERY != 0)
         return;
     s = gg_sql_prep(st, S_FREELIST);
     if (sqlite3_step(s) == SQLITE_ROW) {
@@ -306,15 +308,32 @@ static void maybe_reclaim(gg_store *st)
         pages = sqlite3_column_int64(s, 1);
     }
     sqlite3_reset(s);
-    if (free_pages < GG_STORE_VACUUM_PAGES || free_pages * GG_STORE_VACUUM_SHARE < pages)
-        return;
-    rc = sqlite3_exec(st->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
+    st->reclaiming = free_pages >= GG_STORE_VACUUM_PAGES &&
+                     free_pages * GG_STORE_VACUUM_SHARE >= pages;
+    if (st->reclaiming)
+        atomic_store(&st->reclaim_due, 1);
+}
+
+/* reclaim_step - give GG_STORE_VACUUM_STEP free pages back, in a small
+ * transaction of its own. Takes mu; called without gmu, by the writer
+ * once the callers of the batch before are woken. */
+static void reclaim_step(gg_store *st)
+{
+    char sql[64];
+    int rc;
+
+    atomic_store(&st->reclaim_due, 0);
+    pthread_mutex_lock(&st->mu);
+    snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%d)", GG_STORE_VACUUM_STEP);
+    rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         gg_store_sql_err(st, "reclaim", rc);
-        return;
+        st->reclaiming = 0;   /* tried again at the next check */
+    } else {
+        st->reclaims++;
+        gg_debug("store", "msg=\"reclaimed\" pages=%d", GG_STORE_VACUUM_STEP);
     }
-    st->reclaims++;
-    gg_debug("store", "msg=\"reclaimed\" pages=%lld", (long long)free_pages);
+    pthread_mutex_unlock(&st->mu);
 }
 
 /* exec_batch - run the ops from first to stop as one batch: commit,
@@ -339,15 +358,28 @@ static void exec_batch(gg_store *st, gg_req *first, gg_req *stop)
         run_batch(st, first, stop, 1, &redo);
     }
     apply(st, first, stop, &all);
-    maybe_reclaim(st);
+    check_reclaim(st);
     pthread_mutex_unlock(&st->mu);
     if (all.ntouched || all.touched_overflow)
         gg_store_notify(st, &all);
 }
 
+/* housekeep - run a due vacuum step as the committer (busy keeps lone
+ * callers out meanwhile). Called and returns with gmu held. */
+static void housekeep(gg_store *st)
+{
+    st->busy = 1;
+    pthread_mutex_unlock(&st->gmu);
+    reclaim_step(st);
+    pthread_mutex_lock(&st->gmu);
+    st->busy = 0;
+}
+
 /* writer_main - the writer thread: take the queued ops, commit them as
  * one batch, tell their callers; again until told to stop with nothing
- * left queued. It waits while a lone caller runs its own op (busy). */
+ * left queued. It waits while a lone caller runs its own op (busy). A
+ * vacuum step that is due runs once the batch's callers are woken (a lone
+ * caller runs it after its own op). */
 static void *writer_main(void *arg)
 {
     gg_store *st = arg;
@@ -383,6 +415,8 @@ static void *writer_main(void *arg)
         }
         first->done = 1;
         pthread_cond_signal(&first->cond);
+        if (atomic_load(&st->reclaim_due))
+            housekeep(st);   /* its callers are on their way: only later ones wait */
     }
     pthread_mutex_unlock(&st->gmu);
     return NULL;
@@ -439,6 +473,8 @@ gg_err gg_store_run(gg_store *st, const char *op, gg_txn_fn fn, void *arg)
         exec_batch(st, &me, NULL);
         pthread_mutex_lock(&st->gmu);
         st->busy = 0;
+        if (atomic_load(&st->reclaim_due))
+            housekeep(st);   /* after our own commit: only we waited for it */
         if (st->head || st->stopping)
             pthread_cond_signal(&st->wcond);
         pthread_mutex_unlock(&st->gmu);

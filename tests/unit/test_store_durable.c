@@ -400,8 +400,8 @@ static void test_space_comes_back_after_put_and_ack(void **state)
         assert_int_equal(s[i].bad, 0);
     }
     peak = files_size(f);
-    /* Without any call: the WAL is held to its 4 MiB limit and free pages
-     * are given back as the store goes. */
+    /* Without any call: the WAL is held near its 1,000 pages (4 MiB) and
+     * free pages are given back as the store goes. */
     end = files_size(f);
     print_message("space: n=%ld start=%lld end=%lld bytes\n", total, start, end);
     assert_true(end <= start + (5LL << 20));
@@ -441,15 +441,15 @@ static void small_commits(fix *f, int n)
     }
 }
 
-static void test_free_pages_kept_while_a_small_share_of_a_big_store(void **state)
+#define BIG_N (8 * GG_STORE_MANY_MAX)
+
+/* fill_big - reopen with durability normal and put BIG_N messages of
+ * 1,000 bytes on queue "big"; their ids into ids. */
+static void fill_big(fix *f, int64_t *ids)
 {
-    fix *f = *state;
     gg_store_opts o = { .backout_threshold = 5, .durability = GG_DURABLE_NORMAL };
     static uint8_t body[1000];
     gg_store_put_item items[GG_STORE_MANY_MAX];
-    static int64_t ids[8 * GG_STORE_MANY_MAX];
-    int64_t free_pages, pages, before;
-    size_t n = 0;
 
     reopen(f, &o);
     memset(items, 0, sizeof items);
@@ -458,8 +458,18 @@ static void test_free_pages_kept_while_a_small_share_of_a_big_store(void **state
         items[i].data = body;
         items[i].len = sizeof body;
     }
-    for (int b = 0; b < 8; b++, n += GG_STORE_MANY_MAX)
+    for (size_t n = 0; n < BIG_N; n += GG_STORE_MANY_MAX)
         assert_int_equal(gg_store_put_many(f->st, items, GG_STORE_MANY_MAX, &ids[n]), GG_OK);
+}
+
+static void test_free_pages_kept_while_a_small_share_of_a_big_store(void **state)
+{
+    fix *f = *state;
+    static int64_t ids[BIG_N];
+    int64_t free_pages, pages, before;
+    size_t n = BIG_N;
+
+    fill_big(f, ids);
     /* Acknowledge 3/16: more than 256 pages free, less than a quarter. */
     for (size_t i = 0; i < 3 * n / 16; i += 256)
         assert_int_equal(gg_store_ack_many(f->st, &ids[i], 256), GG_OK);
@@ -479,6 +489,38 @@ static void test_free_pages_kept_while_a_small_share_of_a_big_store(void **state
                   (long long)pages);
     assert_true(free_pages < 256);
     assert_int_equal(depth(f, "big"), 0);
+}
+
+/* After a big queue drains, its pages go back a bounded step per commit
+ * (128, store_int.h), not all in one vacuum that every caller waits for. */
+static void test_free_pages_go_back_a_step_per_commit(void **state)
+{
+    fix *f = *state;
+    static int64_t ids[BIG_N];
+    int64_t free0, free_pages, pages;
+    int commits = 0, steps = 0;
+
+    fill_big(f, ids);
+    for (size_t i = 0; i < BIG_N; i += GG_STORE_MANY_MAX)
+        assert_int_equal(gg_store_ack_many(f->st, &ids[i], GG_STORE_MANY_MAX), GG_OK);
+    db_pages(f, &free0, &pages);
+    assert_true(free0 >= 1000);
+    /* Two commits at a time (a put, an ack): each may run one step. */
+    free_pages = free0;
+    while (free_pages >= 256 && commits < 400) {
+        int64_t was = free_pages;
+        small_commits(f, 2);
+        commits += 2;
+        db_pages(f, &free_pages, &pages);
+        if (free_pages < was) {
+            assert_true(was - free_pages <= 2 * 128 + 2);
+            steps++;
+        }
+    }
+    print_message("vacuum: %lld free pages given back in %d steps within %d commits\n",
+                  (long long)(free0 - free_pages), steps, commits);
+    assert_true(free_pages < 256);
+    assert_true(steps >= (int)((free0 - 256) / (2 * 128 + 2)));
 }
 
 /* ---- dead letters ---- */
@@ -777,6 +819,7 @@ int main(void)
         T(test_version_1_store_is_upgraded_keeping_messages),
         T(test_version_2_store_is_upgraded_keeping_messages_and_ids),
         T(test_free_pages_kept_while_a_small_share_of_a_big_store),
+        T(test_free_pages_go_back_a_step_per_commit),
     };
     const struct CMUnitTest space[] = {
         T(test_space_comes_back_after_put_and_ack),
