@@ -15,8 +15,10 @@
  *      individually, and counted only once the ack_many covering it has
  *      returned (durable). --mode single: one message per call
  *      (gg_store_put, gg_store_get_wait, gg_store_ack).
- * Before the last line it prints the mode, the average commit batch and
- * the fsyncs per second and the CPU time per message of phase 3.
+ * Before the last line it prints the mode, the average commit batch,
+ * the fsyncs per second, the CPU time per message and the bytes written
+ * per message (handed to write calls, and sent to the disk: WAL frames
+ * plus checkpoints) of phase 3.
  * The last line is
  *   store durable_msgs_per_s=N raw_fsync_per_s=N ratio=R put_p50_us=N put_p99_us=N
  */
@@ -57,6 +59,26 @@ static int64_t cpu_us(void)
     getrusage(RUSAGE_SELF, &ru);
     return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec +
            ru.ru_stime.tv_usec;
+}
+
+/* io_bytes - from /proc/self/io: bytes handed to write calls (wchar) and
+ * bytes sent to the disk (write_bytes); 0 where unreadable. */
+static void io_bytes(int64_t *wchar, int64_t *disk)
+{
+    char line[128];
+    FILE *f = fopen("/proc/self/io", "r");
+
+    *wchar = *disk = 0;
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f)) {
+        long long v;
+        if (sscanf(line, "wchar: %lld", &v) == 1)
+            *wchar = v;
+        else if (sscanf(line, "write_bytes: %lld", &v) == 1)
+            *disk = v;
+    }
+    fclose(f);
 }
 
 static int64_t pct(int64_t *v, size_t n, double p)
@@ -191,6 +213,7 @@ int main(int argc, char **argv)
 {
     const char *dir = "bench-store.tmp";
     int64_t per_producer = 500, raw_p50 = 0, p50 = 0, p99 = 0, t0, us, cpu0;
+    int64_t wchar0, disk0, wchar1, disk1;
     struct worker pw[PRODUCERS], cw[CONSUMERS];
     pthread_t pt[PRODUCERS], ct[CONSUMERS];
     char path[4096];
@@ -235,6 +258,7 @@ int main(int argc, char **argv)
 
     g_total = per_producer * PRODUCERS;
     gg_store_get_stats(st, &s0);
+    io_bytes(&wchar0, &disk0);
     t0 = gg_mono_us();
     cpu0 = cpu_us();
     for (int i = 0; i < CONSUMERS; i++) {
@@ -253,6 +277,7 @@ int main(int argc, char **argv)
         pthread_join(ct[i], NULL);
     us = gg_mono_us() - t0;
     cpu0 = cpu_us() - cpu0;
+    io_bytes(&wchar1, &disk1);
     gg_store_get_stats(st, &s1);
     durable = (double)atomic_load(&g_acked) / ((double)us / 1e6);
     printf("64 producers + 64 consumers: %lld messages put, got and acked in %.2f s\n",
@@ -279,6 +304,10 @@ int main(int argc, char **argv)
     printf("cpu %.2f s for %.2f s (%.1f us of CPU per message put, got and acked)\n",
            (double)cpu0 / 1e6, (double)us / 1e6,
            atomic_load(&g_acked) ? (double)cpu0 / (double)atomic_load(&g_acked) : 0.0);
+    if (atomic_load(&g_acked))
+        printf("written %.1f KiB per message (%.1f KiB of it reached the disk)\n",
+               (double)(wchar1 - wchar0) / 1024.0 / (double)atomic_load(&g_acked),
+               (double)(disk1 - disk0) / 1024.0 / (double)atomic_load(&g_acked));
     if (atomic_load(&g_errors))
         printf("errors: %d\n", atomic_load(&g_errors));
     gg_store_close(st);
