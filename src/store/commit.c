@@ -23,7 +23,8 @@
  * not durable. A batch whose successful ops only leased messages commits
  * without an fsync (the VFS skips the WAL sync for that COMMIT), and
  * checkpoints run after the COMMIT, never inside it (docs/store.md,
- * lease-only commits). (A writer thread rather than leader/follower:
+ * lease-only commits): once the callers of that COMMIT are woken, with
+ * the vacuum steps (housekeep). (A writer thread rather than leader/follower:
  * handing leadership from thread to thread cost more than a commit on 2
  * cores.) When nobody is committing and nothing is queued, a caller runs
  * its own op at once (the busy flag keeps the writer out meanwhile), so a
@@ -123,7 +124,7 @@ int gg_store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
     (void)db;
     (void)name;
     if (pages >= GG_STORE_WAL_PAGES)
-        st->ckpt_due = 1;
+        atomic_store(&st->ckpt_due, 1);
     return SQLITE_OK;
 }
 
@@ -134,9 +135,8 @@ static void checkpoint(gg_store *st)
 {
     int rc;
 
-    if (!st->ckpt_due)
+    if (!atomic_exchange(&st->ckpt_due, 0))
         return;
-    st->ckpt_due = 0;
     rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     if (rc != SQLITE_OK) {
         gg_err err = gg_store_sql_err(st, "checkpoint", rc);
@@ -267,7 +267,6 @@ static int run_batch(gg_store *st, gg_req *first, gg_req *stop, int use_sp, int 
     if (sync && st->opts.durability == GG_DURABLE_FULL)
         st->syncs++;
     note_ok(st, gg_mono_us() - t0);
-    checkpoint(st);
     return 1;
 }
 
@@ -315,25 +314,21 @@ static void check_reclaim(gg_store *st)
 }
 
 /* reclaim_step - give GG_STORE_VACUUM_STEP free pages back, in a small
- * transaction of its own. Takes mu; called without gmu, by the writer
- * once the callers of the batch before are woken. */
+ * transaction of its own. Under mu, no txn. */
 static void reclaim_step(gg_store *st)
 {
     char sql[64];
     int rc;
 
-    atomic_store(&st->reclaim_due, 0);
-    pthread_mutex_lock(&st->mu);
     snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%d)", GG_STORE_VACUUM_STEP);
     rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         gg_store_sql_err(st, "reclaim", rc);
         st->reclaiming = 0;   /* tried again at the next check */
-    } else {
-        st->reclaims++;
-        gg_debug("store", "msg=\"reclaimed\" pages=%d", GG_STORE_VACUUM_STEP);
+        return;
     }
-    pthread_mutex_unlock(&st->mu);
+    st->reclaims++;
+    gg_debug("store", "msg=\"reclaimed\" pages=%d", GG_STORE_VACUUM_STEP);
 }
 
 /* exec_batch - run the ops from first to stop as one batch: commit,
@@ -364,13 +359,25 @@ static void exec_batch(gg_store *st, gg_req *first, gg_req *stop)
         gg_store_notify(st, &all);
 }
 
-/* housekeep - run a due vacuum step as the committer (busy keeps lone
- * callers out meanwhile). Called and returns with gmu held. */
+/* housekeep_due - a checkpoint or a vacuum step waits for the committer. */
+static int housekeep_due(gg_store *st)
+{
+    return atomic_load(&st->ckpt_due) || atomic_load(&st->reclaim_due);
+}
+
+/* housekeep - run the checkpoint and the vacuum step that are due, as the
+ * committer (busy keeps lone callers out meanwhile), once the callers of
+ * the batch that made them due are woken: only later calls wait for them,
+ * gathering into the next batch. Called and returns with gmu held. */
 static void housekeep(gg_store *st)
 {
     st->busy = 1;
     pthread_mutex_unlock(&st->gmu);
-    reclaim_step(st);
+    pthread_mutex_lock(&st->mu);
+    checkpoint(st);
+    if (atomic_exchange(&st->reclaim_due, 0))
+        reclaim_step(st);
+    pthread_mutex_unlock(&st->mu);
     pthread_mutex_lock(&st->gmu);
     st->busy = 0;
 }
@@ -378,8 +385,8 @@ static void housekeep(gg_store *st)
 /* writer_main - the writer thread: take the queued ops, commit them as
  * one batch, tell their callers; again until told to stop with nothing
  * left queued. It waits while a lone caller runs its own op (busy). A
- * vacuum step that is due runs once the batch's callers are woken (a lone
- * caller runs it after its own op). */
+ * checkpoint or vacuum step that is due runs once the batch's callers are
+ * woken (a lone caller runs it after its own op). */
 static void *writer_main(void *arg)
 {
     gg_store *st = arg;
@@ -415,7 +422,7 @@ static void *writer_main(void *arg)
         }
         first->done = 1;
         pthread_cond_signal(&first->cond);
-        if (atomic_load(&st->reclaim_due))
+        if (housekeep_due(st))
             housekeep(st);   /* its callers are on their way: only later ones wait */
     }
     pthread_mutex_unlock(&st->gmu);
@@ -473,7 +480,7 @@ gg_err gg_store_run(gg_store *st, const char *op, gg_txn_fn fn, void *arg)
         exec_batch(st, &me, NULL);
         pthread_mutex_lock(&st->gmu);
         st->busy = 0;
-        if (atomic_load(&st->reclaim_due))
+        if (housekeep_due(st))
             housekeep(st);   /* after our own commit: only we waited for it */
         if (st->head || st->stopping)
             pthread_cond_signal(&st->wcond);

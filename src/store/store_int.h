@@ -193,7 +193,7 @@ struct gg_store {
     atomic_int reclaim_due;   /* a vacuum step is due: the writer runs it (commit.c) */
     int64_t syncs;                   /* commits that fsynced the WAL */
     int64_t redos;                   /* batches run again under savepoints */
-    int ckpt_due;                    /* the WAL hook asks for a checkpoint */
+    atomic_int ckpt_due;             /* the WAL hook asks for a checkpoint */
     gg_kept kept;                    /* the open transaction's kept values */
     int faulted;
     uint64_t lat_count[GG_STORE_LAT_BUCKETS + 1];
