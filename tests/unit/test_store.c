@@ -15,56 +15,8 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "tmpdir.h"
-#include "core/clock.h"
-#include "store/store.h"
-
-typedef struct fix {
-    char dir[512];
-    char path[600];
-    gg_store *st;
-} fix;
-
-/* make_dir - a fresh directory under $GG_TEST_TMP (or /tmp). */
-static void make_dir(fix *f)
-{
-    assert_non_null(gg_test_mkdtemp(f->dir, sizeof f->dir, "store-"));
-    snprintf(f->path, sizeof f->path, "%s/store.db", f->dir);
-}
-
-static int open_with(fix *f, const gg_store_opts *o)
-{
-    return gg_store_open(f->path, o, &f->st);
-}
-
-static int setup(void **state)
-{
-    fix *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    make_dir(f);
-    assert_int_equal(open_with(f, NULL), GG_OK);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fix *f = *state;
-
-    gg_clock_set_offset_ms(0);
-    gg_store_close(f->st);
-    gg_test_rmtree(f->dir);
-    free(f);
-    return 0;
-}
-
-/* reopen - close and open again with opts (NULL for defaults). */
-static void reopen(fix *f, const gg_store_opts *o)
-{
-    gg_store_close(f->st);
-    f->st = NULL;
-    assert_int_equal(open_with(f, o), GG_OK);
-}
+#define STORE_FIX_PREFIX "store-"
+#include "store_fixture.h"
 
 static int64_t put_str(fix *f, const char *q, const char *s)
 {
@@ -72,20 +24,6 @@ static int64_t put_str(fix *f, const char *q, const char *s)
     assert_int_equal(gg_store_put(f->st, q, NULL, s, strlen(s), 0, &id), GG_OK);
     assert_true(id > 0);
     return id;
-}
-
-static int64_t depth(fix *f, const char *q)
-{
-    int64_t d = -1;
-    assert_int_equal(gg_store_depth(f->st, q, &d), GG_OK);
-    return d;
-}
-
-static gg_store_stats stats(fix *f)
-{
-    gg_store_stats s;
-    assert_int_equal(gg_store_get_stats(f->st, &s), GG_OK);
-    return s;
 }
 
 static void test_put_get_ack_roundtrip(void **state)
@@ -767,7 +705,7 @@ static void test_open_refuses_other_schema_version(void **state)
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
-    assert_int_equal(open_with(f, NULL), GG_OK);
+    assert_int_equal(gg_store_open(f->path, NULL, &f->st), GG_OK);
 }
 
 static void test_open_refuses_foreign_database(void **state)

@@ -16,62 +16,8 @@
 
 #include <cmocka.h>
 
-#include "tmpdir.h"
-#include "core/clock.h"
-#include "store/fault.h"
-#include "store/store.h"
-
-typedef struct fix {
-    char dir[512];
-    char path[600];
-    gg_store *st;
-} fix;
-
-/* open_at - open the fixture's store with opts (NULL = defaults). */
-static void open_at(fix *f, const gg_store_opts *o)
-{
-    gg_store_close(f->st);
-    f->st = NULL;
-    assert_int_equal(gg_store_open(f->path, o, &f->st), GG_OK);
-}
-
-static int setup(void **state)
-{
-    fix *f = calloc(1, sizeof *f);
-
-    assert_non_null(f);
-    assert_non_null(gg_test_mkdtemp(f->dir, sizeof f->dir, "storebatch-"));
-    snprintf(f->path, sizeof f->path, "%s/store.db", f->dir);
-    open_at(f, NULL);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fix *f = *state;
-
-    gg_store_fault_disarm();
-    gg_clock_set_offset_ms(0);
-    gg_store_close(f->st);
-    gg_test_rmtree(f->dir);
-    free(f);
-    return 0;
-}
-
-static gg_store_stats stats(fix *f)
-{
-    gg_store_stats s;
-    assert_int_equal(gg_store_get_stats(f->st, &s), GG_OK);
-    return s;
-}
-
-static int64_t depth(fix *f, const char *q)
-{
-    int64_t d = -1;
-    assert_int_equal(gg_store_depth(f->st, q, &d), GG_OK);
-    return d;
-}
+#define STORE_FIX_PREFIX "storebatch-"
+#include "store_fixture.h"
 
 /* item - a put_many item of queue q with body text (borrowed). */
 static gg_store_put_item item(const char *q, const char *text)
@@ -135,7 +81,7 @@ static void test_put_many_over_a_queue_limit_applies_nothing(void **state)
     gg_store_put_item it[4] = { item("other", "o"), item("q", "1"), item("q", "2"),
                                 item("q", "3") };
 
-    open_at(f, &o);
+    reopen(f, &o);
     put_n(f, "q", 3, NULL);
     /* The batch's own earlier items count: 3 + 3 > 5 though each fits alone. */
     assert_int_equal(gg_store_put_many(f->st, it, 4, NULL), GG_EFULL);
@@ -188,7 +134,7 @@ static void fault_fails_batch(fix *f, gg_fault_kind kind, gg_err err)
     assert_int_equal(gg_store_ack_many(f->st, ids, 2), GG_OK);
     assert_int_equal(gg_store_put_many(f->st, it, 3, NULL), GG_OK);
     assert_int_equal(depth(f, "q"), 3);
-    open_at(f, NULL);
+    reopen(f, NULL);
     assert_int_equal(depth(f, "q"), 3);
 }
 
@@ -370,7 +316,7 @@ static void test_lease_is_kept_after_a_process_crash(void **state)
     }
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    open_at(f, NULL);
+    reopen(f, NULL);
     assert_int_equal(depth(f, "q"), 1);
     /* The unsynced lease survived the crash: nothing is ready. */
     assert_int_equal(gg_store_get(f->st, "q", 1000, &m), GG_EEMPTY);
@@ -420,7 +366,7 @@ static void test_call_failing_half_way_in_a_shared_commit_is_undone_alone(void *
     pthread_t th[8];
     int64_t mark = -1;
 
-    open_at(f, &o);
+    reopen(f, &o);
     put_n(f, "full", 1, NULL);
     for (int i = 0; i < 8; i++) {
         memset(&h[i], 0, sizeof h[i]);
@@ -457,7 +403,7 @@ static void test_put_many_over_many_queues_counts_each_and_fails_whole(void **st
     gg_queue_info q[64];
     size_t n = 0;
 
-    open_at(f, &o);
+    reopen(f, &o);
     for (int i = 0; i < 40; i++) {
         snprintf(names[i], sizeof names[i], "m%02d", i);
         it[i] = item(names[i], "abc");

@@ -18,61 +18,8 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "tmpdir.h"
-#include "core/clock.h"
-#include "store/fault.h"
-#include "store/store.h"
-
-typedef struct fix {
-    char dir[512];
-    char path[600];
-    gg_store *st;
-} fix;
-
-static int setup(void **state)
-{
-    fix *f = calloc(1, sizeof *f);
-
-    assert_non_null(f);
-    assert_non_null(gg_test_mkdtemp(f->dir, sizeof f->dir, "storedur-"));
-    snprintf(f->path, sizeof f->path, "%s/store.db", f->dir);
-    assert_int_equal(gg_store_open(f->path, NULL, &f->st), GG_OK);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fix *f = *state;
-
-    gg_store_fault_disarm();
-    gg_clock_set_offset_ms(0);
-    gg_store_close(f->st);
-    gg_test_rmtree(f->dir);
-    free(f);
-    return 0;
-}
-
-static void reopen(fix *f, const gg_store_opts *o)
-{
-    gg_store_close(f->st);
-    f->st = NULL;
-    assert_int_equal(gg_store_open(f->path, o, &f->st), GG_OK);
-}
-
-static gg_store_stats stats(fix *f)
-{
-    gg_store_stats s;
-    assert_int_equal(gg_store_get_stats(f->st, &s), GG_OK);
-    return s;
-}
-
-static int64_t depth(fix *f, const char *q)
-{
-    int64_t d = -1;
-    assert_int_equal(gg_store_depth(f->st, q, &d), GG_OK);
-    return d;
-}
+#define STORE_FIX_PREFIX "storedur-"
+#include "store_fixture.h"
 
 /* ---- group commit ---- */
 

@@ -18,39 +18,10 @@
 
 #include <cmocka.h>
 
-#include "tmpdir.h"
-#include "core/clock.h"
-#include "store/store.h"
+#define STORE_FIX_PREFIX "storewake-"
+#include "store_fixture.h"
 
 #define TAKERS 16
-
-typedef struct fix {
-    char dir[512];
-    char path[600];
-    gg_store *st;
-} fix;
-
-static int setup(void **state)
-{
-    fix *f = calloc(1, sizeof *f);
-
-    assert_non_null(f);
-    assert_non_null(gg_test_mkdtemp(f->dir, sizeof f->dir, "storewake-"));
-    snprintf(f->path, sizeof f->path, "%s/store.db", f->dir);
-    assert_int_equal(gg_store_open(f->path, NULL, &f->st), GG_OK);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fix *f = *state;
-
-    gg_store_close(f->st);
-    gg_test_rmtree(f->dir);
-    free(f);
-    return 0;
-}
 
 static int64_t wakeups(gg_store *st)
 {
