@@ -190,6 +190,7 @@ gg_err gg_store_get_stats(gg_store *st, gg_store_stats *out)
     out->faults = st->faults;
     out->faulted = st->faulted;
     out->syncs = st->syncs;
+    out->checkpoints = atomic_load(&st->checkpoints);
     s = gg_sql_prep(st, S_DEAD_COUNT);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)

@@ -610,6 +610,8 @@ gg_err gg_store_open(const char *path, const gg_store_opts *opts, gg_store **out
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->nmu, NULL);
     pthread_mutex_init(&st->gmu, NULL);
+    pthread_mutex_init(&st->cmu, NULL);
+    pthread_cond_init(&st->ccond, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&st->cond, &ca);
@@ -633,6 +635,8 @@ gg_err gg_store_open(const char *path, const gg_store_opts *opts, gg_store **out
     }
     err = gg_store_schema_open(st);
     if (err == GG_OK)
+        gg_store_ckpt_start(st);
+    if (err == GG_OK)
         err = gg_store_writer_start(st);
 out:
     if (err != GG_OK) {
@@ -655,11 +659,14 @@ void gg_store_close(gg_store *st)
     if (!st)
         return;
     gg_store_writer_stop(st);
+    gg_store_ckpt_stop(st);
     gg_store_schema_close(st);
     rc = sqlite3_close(st->db);
     if (rc != SQLITE_OK)
         gg_store_sql_err(st, "close", rc);
     pthread_cond_destroy(&st->cond);
+    pthread_cond_destroy(&st->ccond);
+    pthread_mutex_destroy(&st->cmu);
     pthread_mutex_destroy(&st->gmu);
     pthread_mutex_destroy(&st->nmu);
     pthread_mutex_destroy(&st->mu);

@@ -244,6 +244,8 @@ typedef struct gg_store_stats {
                           * under GG_DURABLE_FULL; none under NORMAL) */
     int64_t wakeups;     /* callers of gg_store_wait / *_get_wait woken by a commit:
                           * one taker per message made ready, every plain waiter */
+    int64_t checkpoints; /* WAL checkpoints completed: by the checkpoint thread, and
+                          * by the committer once the WAL is long (docs/store.md) */
 } gg_store_stats;
 
 /* gg_store_get_stats - a consistent snapshot of the counters. */

@@ -86,13 +86,19 @@ enum gg_stmt {
  * held every caller for 170-560 ms). */
 #define GG_STORE_VACUUM_EVERY 128
 #define GG_STORE_VACUUM_STEP 128
-/* The WAL is checkpointed at this many pages and truncated to
- * GG_STORE_WAL_LIMIT bytes when it starts over: above the size it reaches
- * (1,000 frames of 4,120 bytes plus the batch that passed the mark), so
- * that it is not cut and grown again every cycle; writes into blocks the
- * file already has cost less, and their fdatasync has no size to write. */
+/* The checkpoint thread is asked at this many WAL pages (ckpt.c), and the
+ * WAL truncated to GG_STORE_WAL_LIMIT bytes when it starts over: above the
+ * size it can reach, so that it is not cut and grown again every cycle;
+ * writes into blocks the file already has cost less, and their fdatasync
+ * has no size to write. */
 #define GG_STORE_WAL_PAGES 1000
-#define GG_STORE_WAL_LIMIT (8 << 20)
+#define GG_STORE_WAL_LIMIT (12 << 20)
+/* Up to this many frames the checkpoint thread copies the WAL (ckpt.c);
+ * from here the committer copies the rest so the WAL can start over
+ * (GG_STORE_WAL_HARD frames and a batch stay under GG_STORE_WAL_LIMIT). */
+#define GG_STORE_WAL_CATCHUP 1250
+/* ...and from here it waits for a checkpoint of the thread's to end first. */
+#define GG_STORE_WAL_HARD 2500
 /* Commit latency histogram: upper bounds in microseconds (+Inf after). */
 #define GG_STORE_LAT_BUCKETS 14
 
@@ -193,7 +199,20 @@ struct gg_store {
     atomic_int reclaim_due;   /* a vacuum step is due: the writer runs it (commit.c) */
     int64_t syncs;                   /* commits that fsynced the WAL */
     int64_t redos;                   /* batches run again under savepoints */
-    atomic_int ckpt_due;             /* the WAL hook asks for a checkpoint */
+    atomic_int ckpt_due;             /* the WAL hook asks the committer for a checkpoint */
+    int64_t ckpt_asked_at;           /* WAL frames when the thread was last asked (hook) */
+    int64_t wal_frames;              /* WAL frames after the last commit (hook) */
+
+    /* The checkpoint thread (ckpt.c), on its own connection; cmu guards
+     * its flags. Taken under mu (the WAL hook, a pause), never the other
+     * way round: the thread lets cmu go before it takes mu. */
+    sqlite3 *ckdb;
+    pthread_t ckpt;
+    pthread_mutex_t cmu;
+    pthread_cond_t ccond;
+    int ckpt_started, ckpt_stop, ckpt_asked;
+    atomic_int ckpt_running;         /* the thread is checkpointing (set under cmu) */
+    atomic_llong checkpoints;        /* checkpoints completed (thread and committer) */
     gg_kept kept;                    /* the open transaction's kept values */
     int faulted;
     uint64_t lat_count[GG_STORE_LAT_BUCKETS + 1];
@@ -231,6 +250,22 @@ gg_err gg_store_run(gg_store *st, const char *op, gg_txn_fn fn, void *arg);
  * stop commits what is queued, then joins it. */
 gg_err gg_store_writer_start(gg_store *st);
 void gg_store_writer_stop(gg_store *st);
+
+/* gg_store_ckpt_start / stop / ask - the checkpoint thread (ckpt.c):
+ * start after the schema is open (if it cannot start, the committer runs
+ * every checkpoint); stop before the store's connection closes; ask (from
+ * the WAL hook) for a checkpoint soon. */
+void gg_store_ckpt_start(gg_store *st);
+void gg_store_ckpt_stop(gg_store *st);
+void gg_store_ckpt_ask(gg_store *st);
+/* gg_store_ckpt_pause / resume - hold the thread between checkpoints
+ * (pause waits for the one running); under mu. */
+void gg_store_ckpt_pause(gg_store *st);
+void gg_store_ckpt_resume(gg_store *st);
+
+/* gg_store_fault - count a storage fault (err) of op; alarm once per
+ * episode, which the next commit that succeeds ends. Under mu. */
+void gg_store_fault(gg_store *st, const char *op, gg_err err);
 
 /* gg_store_vfs_name - the name of the store's SQLite VFS (the fault seam),
  * registered on first use; NULL if it cannot be registered. */
