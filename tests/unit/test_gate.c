@@ -28,10 +28,10 @@
 #include "marketing/marketing.h"
 #include "marketing/seed.h"
 #include "utility/gate.h"
+#include "market_fixture.h"
 
 typedef struct fx {
-    char dir[512];
-    char db[600];
+    gg_test_mkt mk;
     gg_mkt *m;
     gg_config *cfg;
     gg_umetrics um;
@@ -44,40 +44,27 @@ typedef struct fx {
 
 static int setup(void **state)
 {
-    const char *base = getenv("GG_TEST_TMP");
     gg_seed_opts o = { 20, 3, 7, "2025-10" };
-    gg_token_claims c;
     gg_account a;
     char err[256];
     fx *f = calloc(1, sizeof *f);
 
     if (!f)
         return -1;
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir(base, 0755);
-    snprintf(f->dir, sizeof f->dir, "%s/test_gate.XXXXXX", base);
-    if (!mkdtemp(f->dir))
-        return -1;
-    snprintf(f->db, sizeof f->db, "%s/mkt.db", f->dir);
-    if (gg_seed_sqlite(f->db, &o) != GG_OK || gg_mkt_open(f->db, &f->m) != GG_OK ||
+    if (gg_test_mkt_seed(&f->mk, "test_gate.", &o) != 0 || gg_mkt_open(f->mk.db, &f->m) != GG_OK ||
         gg_mkt_sample_account(f->m, &a) != GG_OK)
         return -1;
     snprintf(f->acct, sizeof f->acct, "%s", a.account_no);
     if (gg_config_parse("[site]\nrole = utility\n[governor]\nmax_inflight = 1\n"
                         "[cache]\nttl_ms = 100\nstale_ms = 60000\n",
-                        f->dir, &f->cfg, err, sizeof err) != GG_OK)
+                        f->mk.dir, &f->cfg, err, sizeof err) != GG_OK)
         return -1;
     gg_umetrics_init(&f->um);
     if (gg_gate_new(f->cfg, 4, &f->um, &f->g) != GG_OK)
         return -1;
     gg_random(f->key, sizeof f->key);
-    memset(&c, 0, sizeof c);
-    snprintf(c.portal_user_id, sizeof c.portal_user_id, "u1");
-    snprintf(c.account_no, sizeof c.account_no, "%s", f->acct);
-    c.scopes = GG_SCOPE_READ | GG_SCOPE_PAY;
-    c.expiry_ms = gg_now_ms() + 3600000;
-    if (gg_token_issue(f->key, &c, f->token, sizeof f->token) != GG_OK)
+    if (gg_test_token(f->key, "u1", f->acct, GG_SCOPE_READ | GG_SCOPE_PAY, gg_now_ms() + 3600000,
+                      f->token, sizeof f->token) != GG_OK)
         return -1;
     f->ctx.mkt = f->m;
     f->ctx.token_key = f->key;
@@ -89,15 +76,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    char cmd[700];
 
     gg_gate_free(f->g);
     gg_umetrics_destroy(&f->um);
     gg_config_free(f->cfg);
     gg_mkt_close(f->m);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        return -1;
+    gg_test_mkt_remove(&f->mk);
     free(f);
     return 0;
 }

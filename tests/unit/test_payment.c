@@ -21,12 +21,12 @@
 #include "marketing/seed.h"
 #include "services/services.h"
 #include "utility/publisher.h"
+#include "market_fixture.h"
 
 #define TTL_MS (24LL * 3600 * 1000)
 
 typedef struct fx {
-    char dir[512];
-    char db[600];
+    gg_test_mkt mk;
     uint8_t key[GG_TOKEN_KEY_LEN];
     gg_svc_ctx ctx;
     char acct[33], other[33];       /* two active accounts with unpaid bills */
@@ -34,87 +34,56 @@ typedef struct fx {
     int64_t amount;
 } fx;
 
-/* q1 - the first column of the first row of sql as text into out ("" if none). */
-static void q1(const char *db, const char *sql, char *out, size_t outsz)
-{
-    sqlite3 *h = NULL;
-    sqlite3_stmt *st = NULL;
-
-    out[0] = '\0';
-    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
-        snprintf(out, outsz, "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(h);
-}
-
 /* count - SELECT count(*) ... as a number. */
 static long count(fx *f, const char *sql)
 {
     char v[32];
 
-    q1(f->db, sql, v, sizeof v);
+    gg_test_mkt_text(f->mk.db, sql, v, sizeof v);
     return atol(v);
 }
 
 static int setup(void **state)
 {
-    const char *base = getenv("GG_TEST_TMP");
     gg_seed_opts o = { 60, 3, 91, "2025-03" };
     char sql[256], v[32];
     fx *f = calloc(1, sizeof *f);
 
-    if (!f)
+    *state = f;
+    if (f == NULL || gg_test_mkt_seed(&f->mk, "test_payment.", &o) != 0)
         return -1;
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir(base, 0755);
-    snprintf(f->dir, sizeof f->dir, "%s/test_payment.XXXXXX", base);
-    if (!mkdtemp(f->dir))
-        return -1;
-    snprintf(f->db, sizeof f->db, "%s/mkt.db", f->dir);
-    if (gg_seed_sqlite(f->db, &o) != GG_OK)
-        return -1;
-    q1(f->db, "SELECT b.bill_id FROM bills b JOIN accounts a USING(account_no) WHERE "
-       "b.status <> 'paid' AND a.status = 'active' ORDER BY b.bill_id LIMIT 1", f->bill,
-       sizeof f->bill);
+    gg_test_mkt_text(f->mk.db, "SELECT b.bill_id FROM bills b JOIN accounts a USING(account_no) "
+                     "WHERE b.status <> 'paid' AND a.status = 'active' ORDER BY b.bill_id LIMIT 1",
+                     f->bill, sizeof f->bill);
     snprintf(sql, sizeof sql, "SELECT account_no FROM bills WHERE bill_id = '%s'", f->bill);
-    q1(f->db, sql, f->acct, sizeof f->acct);
+    gg_test_mkt_text(f->mk.db, sql, f->acct, sizeof f->acct);
     snprintf(sql, sizeof sql, "SELECT amount_fen FROM bills WHERE bill_id = '%s'", f->bill);
-    q1(f->db, sql, v, sizeof v);
+    gg_test_mkt_text(f->mk.db, sql, v, sizeof v);
     f->amount = atoll(v);
     snprintf(sql, sizeof sql, "SELECT b.bill_id FROM bills b JOIN accounts a USING(account_no) "
              "WHERE b.status <> 'paid' AND a.status = 'active' AND b.account_no <> '%s' "
              "ORDER BY b.bill_id LIMIT 1", f->acct);
-    q1(f->db, sql, f->other_bill, sizeof f->other_bill);
+    gg_test_mkt_text(f->mk.db, sql, f->other_bill, sizeof f->other_bill);
     snprintf(sql, sizeof sql, "SELECT account_no FROM bills WHERE bill_id = '%s'", f->other_bill);
-    q1(f->db, sql, f->other, sizeof f->other);
+    gg_test_mkt_text(f->mk.db, sql, f->other, sizeof f->other);
     snprintf(sql, sizeof sql, "SELECT bill_id FROM bills WHERE status = 'paid' AND "
              "account_no = '%s' LIMIT 1", f->acct);
-    q1(f->db, sql, f->paid_bill, sizeof f->paid_bill);
+    gg_test_mkt_text(f->mk.db, sql, f->paid_bill, sizeof f->paid_bill);
     if (!f->bill[0] || !f->other_bill[0] || !f->paid_bill[0] || f->amount <= 2)
         return -1;
-    gg_random(f->key, sizeof f->key);
-    if (gg_mkt_open(f->db, &f->ctx.mkt) != GG_OK || gg_mkt_ledger_init(f->ctx.mkt) != GG_OK)
+    if (gg_test_mkt_ctx(f->mk.db, f->key, TTL_MS, &f->ctx) != GG_OK ||
+        gg_mkt_ledger_init(f->ctx.mkt) != GG_OK)
         return -1;
-    f->ctx.token_key = f->key;
-    f->ctx.token_ttl_ms = TTL_MS;
-    f->ctx.now_ms = gg_now_ms();
     snprintf(f->ctx.txid, sizeof f->ctx.txid, "%032x", 1);
-    *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
     fx *f = *state;
-    char cmd[700];
 
-    gg_mkt_close(f->ctx.mkt);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        return -1;
+    if (f != NULL)
+        gg_test_mkt_ctx_close(&f->mk, &f->ctx);
     free(f);
     return 0;
 }
@@ -123,14 +92,10 @@ static int teardown(void **state)
 static const char *token(fx *f, const char *account, uint32_t scopes)
 {
     static char tok[GG_TOKEN_MAX];
-    gg_token_claims c;
 
-    memset(&c, 0, sizeof c);
-    snprintf(c.portal_user_id, sizeof c.portal_user_id, "citizen-1");
-    snprintf(c.account_no, sizeof c.account_no, "%s", account);
-    c.scopes = scopes;
-    c.expiry_ms = f->ctx.now_ms + TTL_MS;
-    assert_int_equal(gg_token_issue(f->key, &c, tok, sizeof tok), GG_OK);
+    assert_int_equal(gg_test_token(f->key, "citizen-1", account, scopes, f->ctx.now_ms + TTL_MS,
+                                   tok, sizeof tok),
+                     GG_OK);
     return tok;
 }
 
@@ -179,7 +144,7 @@ static void state_of(fx *f, char *out, size_t outsz)
     char sql[200], st[16];
 
     snprintf(sql, sizeof sql, "SELECT status FROM bills WHERE bill_id = '%s'", f->bill);
-    q1(f->db, sql, st, sizeof st);
+    gg_test_mkt_text(f->mk.db, sql, st, sizeof st);
     snprintf(out, outsz, "%ld/%ld/%ld/%s", count(f, "SELECT count(*) FROM payments"),
              count(f, "SELECT count(*) FROM gg_inbox"), count(f, "SELECT count(*) FROM gg_outbox"),
              st);
@@ -203,10 +168,10 @@ static void test_payment_posts_once_with_row_bill_inbox_and_event(void **state)
     assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "body"),
                                                         "amount_due_fen")), 0);
     snprintf(sql, sizeof sql, "SELECT amount_fen FROM payments WHERE payment_ref = 'ref-1'");
-    q1(f->db, sql, v, sizeof v);
+    gg_test_mkt_text(f->mk.db, sql, v, sizeof v);
     assert_int_equal(atoll(v), f->amount);
     snprintf(sql, sizeof sql, "SELECT status FROM bills WHERE bill_id = '%s'", f->bill);
-    q1(f->db, sql, v, sizeof v);
+    gg_test_mkt_text(f->mk.db, sql, v, sizeof v);
     assert_string_equal(v, "paid");
     assert_int_equal(count(f, "SELECT count(*) FROM gg_inbox"), 2);  /* pay: and msg: */
     assert_int_equal(gg_mkt_outbox_list(f->ctx.mkt, 10, &rows, &n), GG_OK);
@@ -348,7 +313,7 @@ static void test_a_failure_inside_the_transaction_writes_nothing(void **state)
 
     /* The outbox write fails after the payment row and the inbox records:
      * all of it must roll back. */
-    assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_open(f->mk.db, &h), SQLITE_OK);
     assert_int_equal(sqlite3_exec(h, "CREATE TRIGGER no_events BEFORE INSERT ON gg_outbox "
                                      "BEGIN SELECT RAISE(FAIL, 'injected'); END;",
                                   NULL, NULL, NULL),

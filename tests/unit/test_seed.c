@@ -21,6 +21,7 @@
 #include "marketing/marketing.h"
 #include "marketing/seed.h"
 #include "marketing/tariff.h"
+#include "market_fixture.h"
 
 #define N_ACCOUNTS 60
 #define N_MONTHS 14
@@ -31,35 +32,24 @@ static const char *const districts[11] = {
     "雨花台区", "江宁区", "六合区", "溧水区", "高淳区",
 };
 
-typedef struct fx {
-    char dir[512];
-    char db[600];
-} fx;
+typedef gg_test_mkt fx;
 
 static int setup(void **state)
 {
-    const char *base = getenv("GG_TEST_TMP");
     fx *f = calloc(1, sizeof *f);
+
     if (!f)
         return -1;
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir(base, 0755);
-    snprintf(f->dir, sizeof f->dir, "%s/test_seed.XXXXXX", base);
-    if (!mkdtemp(f->dir))
-        return -1;
-    snprintf(f->db, sizeof f->db, "%s/mkt.db", f->dir);
     *state = f;
-    return 0;
+    return gg_test_mkt_dir(f, "test_seed.");
 }
 
 static int teardown(void **state)
 {
     fx *f = *state;
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        return -1;
+
+    if (f != NULL)
+        gg_test_mkt_remove(f);
     free(f);
     gg_clock_set_offset_ms(0);
     return 0;
@@ -79,24 +69,49 @@ static sqlite3 *open_db(const char *path)
     return db;
 }
 
-static int64_t q_int(sqlite3 *db, const char *sql)
+/* open_seeded - the standard small database seeded with seed at f->db,
+ * opened; the caller closes it. */
+static sqlite3 *open_seeded(fx *f, uint64_t seed)
+{
+    seed_small(f->db, seed);
+    return open_db(f->db);
+}
+
+/* prepare - sql prepared on db; the caller finalizes it. */
+static sqlite3_stmt *prepare(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *st = NULL;
-    int64_t v;
+
     assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    return st;
+}
+
+/* q_row - sql prepared and stepped to its first row, which must exist;
+ * the caller finalizes it. */
+static sqlite3_stmt *q_row(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = prepare(db, sql);
+
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    v = sqlite3_column_int64(st, 0);
+    return st;
+}
+
+/* q_int - first column of the first row, as an integer. */
+static int64_t q_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = q_row(db, sql);
+    int64_t v = sqlite3_column_int64(st, 0);
+
     sqlite3_finalize(st);
     return v;
 }
 
+/* q_real - first column of the first row, as a double. */
 static double q_real(sqlite3 *db, const char *sql)
 {
-    sqlite3_stmt *st = NULL;
-    double v;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    v = sqlite3_column_double(st, 0);
+    sqlite3_stmt *st = q_row(db, sql);
+    double v = sqlite3_column_double(st, 0);
+
     sqlite3_finalize(st);
     return v;
 }
@@ -104,9 +119,8 @@ static double q_real(sqlite3 *db, const char *sql)
 /* q_text - first column of the first row, copied into out. */
 static void q_text(sqlite3 *db, const char *sql, char *out, size_t outsz)
 {
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    sqlite3_stmt *st = q_row(db, sql);
+
     snprintf(out, outsz, "%s", (const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
 }
@@ -125,8 +139,8 @@ static uint64_t data_hash(const char *path)
     uint64_t h = 0xcbf29ce484222325ull;
 
     for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
-        sqlite3_stmt *st = NULL;
-        assert_int_equal(sqlite3_prepare_v2(db, sql[i], -1, &st, NULL), SQLITE_OK);
+        sqlite3_stmt *st = prepare(db, sql[i]);
+
         while (sqlite3_step(st) == SQLITE_ROW) {
             for (int c = 0; c < sqlite3_column_count(st); c++) {
                 const unsigned char *t = sqlite3_column_text(st, c);
@@ -250,10 +264,9 @@ static void test_every_bill_matches_tariff_recomputed_from_readings(void **state
     char prev_acct[33] = "", prev_period[8] = "";
     int64_t prev_ytd = 0, prev_kwh = 0, n = 0, tier2 = 0;
 
-    seed_small(f->db, 11);
+    db = open_seeded(f, 11);
     assert_int_equal(gg_mkt_open(f->db, &m), GG_OK);
-    db = open_db(f->db);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    st = prepare(db, sql);
     while (sqlite3_step(st) == SQLITE_ROW) {
         const char *acct = (const char *)sqlite3_column_text(st, 0);
         const char *period = (const char *)sqlite3_column_text(st, 1);
@@ -313,10 +326,8 @@ static void test_id_numbers_have_valid_check_digits(void **state)
     sqlite3_stmt *st = NULL;
     int n = 0;
 
-    seed_small(f->db, 5);
-    db = open_db(f->db);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT id_no FROM accounts", -1, &st, NULL),
-                     SQLITE_OK);
+    db = open_seeded(f, 5);
+    st = prepare(db, "SELECT id_no FROM accounts");
     while (sqlite3_step(st) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(st, 0);
         int year = 0, month = 0, day = 0;
@@ -353,11 +364,8 @@ static void test_people_are_in_nanjing_districts(void **state)
     sqlite3_stmt *st = NULL;
     int n = 0;
 
-    seed_small(f->db, 5);
-    db = open_db(f->db);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT account_no, holder_name, phone, address,"
-                                            " district FROM accounts", -1, &st, NULL),
-                     SQLITE_OK);
+    db = open_seeded(f, 5);
+    st = prepare(db, "SELECT account_no, holder_name, phone, address, district FROM accounts");
     while (sqlite3_step(st) == SQLITE_ROW) {
         const char *acct = (const char *)sqlite3_column_text(st, 0);
         const char *name = (const char *)sqlite3_column_text(st, 1);
@@ -400,8 +408,7 @@ static void test_readings_have_seasonal_shape_and_peak_share(void **state)
     sqlite3 *db;
     double share, jul_aug, apr, jan, weekend, weekday;
 
-    seed_small(f->db, 8);
-    db = open_db(f->db);
+    db = open_seeded(f, 8);
     share = q_real(db, "SELECT sum(kwh_peak) / sum(kwh_peak + kwh_valley) FROM readings");
     assert_true(share > 0.60 && share < 0.70);
     jul_aug = q_real(db, "SELECT avg(kwh_peak + kwh_valley) FROM readings"
@@ -430,8 +437,7 @@ static void test_bill_statuses_agree_with_due_dates(void **state)
     sqlite3 *db;
     char as_of[16];
 
-    seed_small(f->db, 21);
-    db = open_db(f->db);
+    db = open_seeded(f, 21);
     q_text(db, "SELECT value FROM meta WHERE key = 'status_as_of'", as_of, sizeof as_of);
     assert_string_equal(as_of, "2025-11-05");
     assert_int_equal(q_int(db, "SELECT count(*) FROM bills WHERE status = 'overdue'"
@@ -522,8 +528,7 @@ static void test_adapter_reads_accounts_and_bills(void **state)
     sqlite3 *db;
     char acct[16];
 
-    seed_small(f->db, 4);
-    db = open_db(f->db);
+    db = open_seeded(f, 4);
     q_text(db, "SELECT min(account_no) FROM accounts WHERE status = 'active'", acct, sizeof acct);
     sqlite3_close(db);
 
@@ -556,8 +561,7 @@ static void test_sample_account_is_active_with_an_unpaid_bill(void **state)
     sqlite3 *db;
     char want[16];
 
-    seed_small(f->db, 4);
-    db = open_db(f->db);
+    db = open_seeded(f, 4);
     q_text(db, "SELECT min(a.account_no) FROM accounts a JOIN bills b USING (account_no) "
                "WHERE a.status = 'active' AND b.status <> 'paid'", want, sizeof want);
     assert_int_equal(gg_mkt_open(f->db, &m), GG_OK);

@@ -18,74 +18,45 @@
 #include "core/rand.h"
 #include "marketing/seed.h"
 #include "services/services.h"
+#include "market_fixture.h"
 
 #define TTL_MS (24LL * 3600 * 1000)
 
 typedef struct fx {
-    char dir[512];
-    char db[600];
+    gg_test_mkt mk;
     uint8_t key[GG_TOKEN_KEY_LEN];
     gg_svc_ctx ctx;
     gg_account a, b; /* two active accounts */
 } fx;
 
-/* first_two_active - the two lowest active account numbers. */
-static void first_two_active(const char *path, char a[16], char b[16])
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT account_no FROM accounts WHERE status = 'active'"
-                                            " ORDER BY account_no LIMIT 2", -1, &st, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    snprintf(a, 16, "%s", (const char *)sqlite3_column_text(st, 0));
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    snprintf(b, 16, "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-}
-
 static int setup(void **state)
 {
-    const char *base = getenv("GG_TEST_TMP");
     gg_seed_opts o = { 20, 3, 77, "2025-03" };
     char a[16], b[16];
     fx *f = calloc(1, sizeof *f);
 
-    if (!f)
+    *state = f;
+    if (f == NULL || gg_test_mkt_seed(&f->mk, "test_services.", &o) != 0)
         return -1;
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir(base, 0755);
-    snprintf(f->dir, sizeof f->dir, "%s/test_services.XXXXXX", base);
-    if (!mkdtemp(f->dir))
-        return -1;
-    snprintf(f->db, sizeof f->db, "%s/mkt.db", f->dir);
-    if (gg_seed_sqlite(f->db, &o) != GG_OK)
-        return -1;
-    first_two_active(f->db, a, b);
-    gg_random(f->key, sizeof f->key);
-    if (gg_mkt_open(f->db, &f->ctx.mkt) != GG_OK)
+    /* the two lowest active account numbers */
+    gg_test_mkt_text(f->mk.db, "SELECT account_no FROM accounts WHERE status = 'active'"
+                     " ORDER BY account_no LIMIT 1", a, sizeof a);
+    gg_test_mkt_text(f->mk.db, "SELECT account_no FROM accounts WHERE status = 'active'"
+                     " ORDER BY account_no LIMIT 1 OFFSET 1", b, sizeof b);
+    if (gg_test_mkt_ctx(f->mk.db, f->key, TTL_MS, &f->ctx) != GG_OK)
         return -1;
     if (gg_mkt_account(f->ctx.mkt, a, &f->a) != GG_OK ||
         gg_mkt_account(f->ctx.mkt, b, &f->b) != GG_OK)
         return -1;
-    f->ctx.token_key = f->key;
-    f->ctx.token_ttl_ms = TTL_MS;
-    f->ctx.now_ms = gg_now_ms();
-    *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
     fx *f = *state;
-    char cmd[700];
-    gg_mkt_close(f->ctx.mkt);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        return -1;
+
+    if (f != NULL)
+        gg_test_mkt_ctx_close(&f->mk, &f->ctx);
     free(f);
     return 0;
 }
@@ -293,7 +264,7 @@ static void test_bind_closed_account_is_ownership_not_proven(void **state)
     char sql[128];
     json_t *req;
 
-    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_open(f->mk.db, &db), SQLITE_OK);
     snprintf(sql, sizeof sql, "UPDATE accounts SET status = 'closed' WHERE account_no = '%s'",
              f->a.account_no);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
@@ -456,15 +427,11 @@ static void test_bills_query_rejects_bad_months_by_name(void **state)
 static void test_bills_query_unknown_account_is_not_found(void **state)
 {
     fx *f = *state;
-    gg_token_claims c;
     char tok[GG_TOKEN_MAX];
 
-    memset(&c, 0, sizeof c);
-    snprintf(c.portal_user_id, sizeof c.portal_user_id, "citizen-42");
-    snprintf(c.account_no, sizeof c.account_no, "3299999999");
-    c.scopes = GG_SCOPE_READ;
-    c.expiry_ms = gg_now_ms() + TTL_MS;
-    assert_int_equal(gg_token_issue(f->key, &c, tok, sizeof tok), GG_OK);
+    assert_int_equal(gg_test_token(f->key, "citizen-42", "3299999999", GG_SCOPE_READ,
+                                   gg_now_ms() + TTL_MS, tok, sizeof tok),
+                     GG_OK);
     json_decref(expect_error(f, "bills.query", bills_req(tok, "3299999999", "2025-01", "2025-03"),
                              404, "not_found"));
 }
@@ -472,15 +439,11 @@ static void test_bills_query_unknown_account_is_not_found(void **state)
 static void test_bills_query_token_without_read_scope_is_refused(void **state)
 {
     fx *f = *state;
-    gg_token_claims c;
     char tok[GG_TOKEN_MAX];
 
-    memset(&c, 0, sizeof c);
-    snprintf(c.portal_user_id, sizeof c.portal_user_id, "citizen-42");
-    snprintf(c.account_no, sizeof c.account_no, "%s", f->a.account_no);
-    c.scopes = GG_SCOPE_PAY;
-    c.expiry_ms = gg_now_ms() + TTL_MS;
-    assert_int_equal(gg_token_issue(f->key, &c, tok, sizeof tok), GG_OK);
+    assert_int_equal(gg_test_token(f->key, "citizen-42", f->a.account_no, GG_SCOPE_PAY,
+                                   gg_now_ms() + TTL_MS, tok, sizeof tok),
+                     GG_OK);
     json_decref(expect_error(f, "bills.query", bills_req(tok, f->a.account_no, "2025-01", "2025-03"),
                              403, "insufficient_scope"));
 }
