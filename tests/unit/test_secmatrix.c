@@ -10,14 +10,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -31,136 +27,49 @@
 #include "transport/transport.h"
 #include "utility/metrics.h"
 #include "utility/worker.h"
-#include "env_fixture.h"
+#include "utility_fixture.h"
 
 typedef struct fx {
-    char dir[256];
-    char pki[300];
+    gg_test_pair d;         /* the utility and the portal's transport */
     char other[300];        /* a second deployment: keys nobody trusts */
-    gg_config *ucfg;
-    gg_config *pcfg;
-    gg_utility *u;
-    gg_transport *p;
-    gg_env_keys *pkeys;     /* the portal's keys */
     gg_env_keys *xkeys;     /* "portal" keys from the other deployment */
 } fx;
 
 static const char payload[] = "{\"account_no\":\"1\",\"from\":\"2024-01\",\"to\":\"2024-02\"}";
 
-/* free_port - a loopback port that was free a moment ago. */
-static int free_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int port = -1;
-
-    if (fd < 0)
-        return -1;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-static gg_err parse(fx *f, const char *text, gg_config **out)
-{
-    char err[256] = "";
-    gg_err e = gg_config_parse(text, f->dir, out, err, sizeof err);
-
-    if (e != GG_OK)
-        fprintf(stderr, "config: %s\n", err);
-    return e;
-}
-
-/* keys - load "portal" keys from dir with the utility's public keys from pki. */
-static gg_env_keys *keys(const char *dir, const char *pki)
-{
-    char why[256];
-    gg_env_keys *k = NULL;
-
-    if (gg_test_env_load(dir, "portal", pki, "utility", "intl", &k, why, sizeof why) != GG_OK)
-        fprintf(stderr, "keys: %s\n", why);
-    return k;
-}
-
 static int group_setup(void **state)
 {
-    const char *base = getenv("GG_TEST_TMP");
     gg_seed_opts so = { 3, 1, 7, "2024-06" };
     fx *f = calloc(1, sizeof *f);
-    char text[8192], mkt[300];
-    int port = free_port();
+    char why[256];
 
     if (f == NULL)
         return -1;
     *state = f;
     gg_log_set_level(GG_LOG_ERROR);
-    if (base == NULL)
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(f->dir, sizeof f->dir, "%s/secmatrix.XXXXXX", base);
-    if (mkdtemp(f->dir) == NULL)
+    if (gg_test_pair_prepare(&f->d, "secmatrix.", &so,
+                             "[security]\nfreshness_ms = 300000\nclock_skew_ms = 30000\n") != 0)
         return -1;
-    snprintf(f->pki, sizeof f->pki, "%s/pki", f->dir);
-    snprintf(f->other, sizeof f->other, "%s/other", f->dir);
-    snprintf(mkt, sizeof mkt, "%s/mkt.db", f->dir);
-    if (gg_pki_init(f->pki, NULL) != GG_OK || gg_pki_init(f->other, NULL) != GG_OK ||
-        gg_seed_sqlite(mkt, &so) != GG_OK)
+    snprintf(f->other, sizeof f->other, "%s/other", f->d.s.dir);
+    if (gg_pki_init(f->other, NULL) != GG_OK)
         return -1;
-    snprintf(text, sizeof text,
-             "[site]\nrole = utility\nname = utility\npeer = portal\n"
-             "[admin]\nlisten = 127.0.0.1:0\n"
-             "[channel]\nmode = listen\naddress = 127.0.0.1:%d\npeer_name = portal\n"
-             "ca = %s/ca.crt\ncert = %s/utility.crt\nkey = %s/utility.key\n"
-             "heartbeat_ms = 200\ndead_ms = 2000\nbackoff_max_ms = 200\n"
-             "[security]\nsign_key = %s/utility.sign.key\nkem_key = %s/utility.kem.key\n"
-             "peer_sign_pub = %s/portal.sign.pub\npeer_kem_pub = %s/portal.kem.pub\n"
-             "token_key = %s/token.key\nfreshness_ms = 300000\nclock_skew_ms = 30000\n"
-             "[store]\npath = %s/utility.db\nlease_ms = 5000\n"
-             "[utility]\nworkers = 2\nmarketing_db = %s\n",
-             port, f->pki, f->pki, f->pki, f->pki, f->pki, f->pki, f->pki, f->pki, f->dir, mkt);
-    if (parse(f, text, &f->ucfg) != GG_OK)
+    if (gg_test_env_load(f->other, "portal", f->d.s.pki, "utility", "intl", &f->xkeys, why,
+                         sizeof why) != GG_OK) {
+        fprintf(stderr, "keys: %s\n", why);
         return -1;
-    snprintf(text, sizeof text,
-             "[site]\nrole = portal\nname = portal\npeer = utility\n"
-             "[channel]\nmode = connect\naddress = 127.0.0.1:%d\npeer_name = utility\n"
-             "ca = %s/ca.crt\ncert = %s/portal.crt\nkey = %s/portal.key\n"
-             "heartbeat_ms = 200\ndead_ms = 2000\nbackoff_max_ms = 200\n"
-             "[store]\npath = %s/portal.db\n",
-             port, f->pki, f->pki, f->pki, f->dir);
-    if (parse(f, text, &f->pcfg) != GG_OK)
-        return -1;
-    f->pkeys = keys(f->pki, f->pki);
-    f->xkeys = keys(f->other, f->pki);
-    if (f->pkeys == NULL || f->xkeys == NULL)
-        return -1;
-    if (gg_utility_start(f->ucfg, &f->u) != GG_OK || gg_transport_open(f->pcfg, &f->p) != GG_OK)
-        return -1;
-    return 0;
+    }
+    return gg_test_pair_start(&f->d);
 }
 
 static int group_teardown(void **state)
 {
     fx *f = *state;
-    char cmd[700];
 
     if (f == NULL)
         return 0;
     gg_clock_set_offset_ms(0);
-    gg_transport_close(f->p);
-    gg_utility_stop(f->u);
-    gg_env_keys_free(f->pkeys);
     gg_env_keys_free(f->xkeys);
-    gg_config_free(f->ucfg);
-    gg_config_free(f->pcfg);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        return -1;
+    gg_test_pair_free(&f->d);
     free(f);
     return 0;
 }
@@ -177,14 +86,14 @@ static void seal(const gg_env_keys *k, int64_t created_ms, gg_buf *b)
 
 static void send_bytes(fx *f, const void *data, size_t len)
 {
-    assert_int_equal(gg_transport_send(f->p, GG_Q_REQUESTS, data, len, 0), GG_OK);
+    assert_int_equal(gg_transport_send(f->d.p, GG_Q_REQUESTS, data, len, 0), GG_OK);
 }
 
 /* handled - everything the utility has done with messages: replies
  * (requests_total, all results) plus rejects. */
 static int64_t answered(fx *f)
 {
-    gg_umetrics *m = gg_utility_metrics(f->u);
+    gg_umetrics *m = gg_utility_metrics(f->d.u);
     int64_t n = 0;
 
     for (int r = 0; r < GG_UR_COUNT; r++)
@@ -194,7 +103,7 @@ static int64_t answered(fx *f)
 
 static int64_t rejects(fx *f, gg_um_reject why)
 {
-    return gg_umetrics_rejects(gg_utility_metrics(f->u), why);
+    return gg_umetrics_rejects(gg_utility_metrics(f->d.u), why);
 }
 
 static int64_t all_rejects(fx *f)
@@ -219,7 +128,7 @@ static void settle(fx *f, int64_t want)
 /* drain_replies - ack every reply on the portal; returns how many. */
 static int drain_replies(fx *f)
 {
-    gg_store *st = gg_transport_store(f->p);
+    gg_store *st = gg_transport_store(f->d.p);
     gg_msg *m = NULL;
     int n = 0;
 
@@ -239,7 +148,7 @@ static void test_every_flipped_byte_and_truncation_is_refused_before_any_service
     int64_t a0 = answered(f), r0 = all_rejects(f), sent = 0;
 
     drain_replies(f);
-    seal(f->pkeys, gg_now_ms(), &b);
+    seal(f->d.pkeys, gg_now_ms(), &b);
     for (size_t i = 0; i < b.len; i++) {
         b.data[i] ^= 0x80;
         send_bytes(f, b.data, b.len);
@@ -279,12 +188,12 @@ static void test_stale_message_is_dropped_and_future_one_answered_clock_skew(voi
     int64_t s0 = rejects(f, GG_UJ_STALE), fu0 = rejects(f, GG_UJ_FUTURE);
 
     drain_replies(f);
-    seal(f->pkeys, gg_now_ms() - 400000, &b);     /* older than 5 min + 30 s */
+    seal(f->d.pkeys, gg_now_ms() - 400000, &b);     /* older than 5 min + 30 s */
     send_bytes(f, b.data, b.len);
     settle(f, a0 + r0 + 1);
     assert_int_equal(rejects(f, GG_UJ_STALE), s0 + 1);
     assert_int_equal(drain_replies(f), 0);
-    seal(f->pkeys, gg_now_ms() + 120000, &b);     /* two minutes ahead */
+    seal(f->d.pkeys, gg_now_ms() + 120000, &b);     /* two minutes ahead */
     send_bytes(f, b.data, b.len);
     settle(f, a0 + r0 + 2);
     assert_int_equal(rejects(f, GG_UJ_FUTURE), fu0 + 1);
@@ -300,7 +209,7 @@ static void test_replay_in_window_and_64_copies_get_one_answer(void **state)
     int64_t a0 = answered(f), r0 = all_rejects(f), p0 = rejects(f, GG_UJ_REPLAY);
 
     drain_replies(f);
-    seal(f->pkeys, gg_now_ms(), &b);
+    seal(f->d.pkeys, gg_now_ms(), &b);
     for (int i = 0; i < 64; i++)
         send_bytes(f, b.data, b.len);
     settle(f, a0 + r0 + 64);
@@ -330,21 +239,21 @@ static void test_replay_is_refused_after_restart_and_backward_clock_step(void **
     int64_t a0 = answered(f), r0 = all_rejects(f);
 
     drain_replies(f);
-    seal(f->pkeys, gg_now_ms(), &b);
+    seal(f->d.pkeys, gg_now_ms(), &b);
     send_bytes(f, b.data, b.len);
     settle(f, a0 + r0 + 1);
     assert_int_equal(answered(f), a0 + 1);
     /* restart the utility: the replay store is on disk */
-    gg_utility_stop(f->u);
-    f->u = NULL;
-    assert_int_equal(gg_utility_start(f->ucfg, &f->u), GG_OK);
+    gg_utility_stop(f->d.u);
+    f->d.u = NULL;
+    assert_int_equal(gg_utility_start(f->d.ucfg, &f->d.u), GG_OK);
     send_bytes(f, b.data, b.len);
     settle(f, 1);
     assert_int_equal(rejects(f, GG_UJ_REPLAY), 1);
     assert_int_equal(answered(f), 0);
     /* the clock jumps an hour ahead: a message then lets the store forget b */
     gg_clock_set_offset_ms(3600000);
-    seal(f->pkeys, gg_now_ms(), &late);
+    seal(f->d.pkeys, gg_now_ms(), &late);
     send_bytes(f, late.data, late.len);
     settle(f, 2);
     assert_int_equal(answered(f), 1);

@@ -4,74 +4,35 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/clock.h"
 #include "core/config.h"
 #include "pki/pki.h"
 #include "transport/transport.h"
+#include "site_fixture.h"
 
-typedef struct fx {
-    char dir[256];
-    char pki[300];
-    int port;
-} fx;
-
-/* free_port - a loopback port that was free a moment ago. */
-static int free_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int port;
-
-    assert_true(fd >= 0);
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-    port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
+typedef gg_test_site fx;
 
 static int setup(void **state)
 {
-    const char *base = getenv("GG_TEST_TMP");
     fx *f = calloc(1, sizeof *f);
 
     if (f == NULL)
         return -1;
-    if (base == NULL)
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(f->dir, sizeof f->dir, "%s/transport.XXXXXX", base);
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    snprintf(f->pki, sizeof f->pki, "%s/pki", f->dir);
-    if (gg_pki_init(f->pki, NULL) != GG_OK)
-        return -1;
-    f->port = free_port();
     *state = f;
-    return 0;
+    return gg_test_site_init(f, "transport.");
 }
 
 static int teardown(void **state)
 {
     fx *f = *state;
-    char cmd[700];
 
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        return -1;
+    if (f != NULL)
+        gg_test_site_remove(f);
     free(f);
     return 0;
 }
@@ -82,21 +43,9 @@ static gg_err site_config(fx *f, const char *self, const char *peer, int listen,
                           const char *extra, gg_config **out)
 {
     char text[16384];
-    char err[256] = "";
-    gg_err e;
 
-    snprintf(text, sizeof text,
-             "[site]\nrole = %s\nname = %s\npeer = %s\n"
-             "[channel]\nmode = %s\naddress = 127.0.0.1:%d\npeer_name = %s\n"
-             "ca = %s/ca.crt\ncert = %s/%s.crt\nkey = %s/%s.key\n"
-             "heartbeat_ms = 200\ndead_ms = 2000\nbackoff_max_ms = 200\n"
-             "[store]\npath = %s/%s.db\n%s",
-             self, self, peer, listen ? "listen" : "connect", f->port, peer, f->pki,
-             f->pki, self, f->pki, self, f->dir, self, extra != NULL ? extra : "");
-    e = gg_config_parse(text, f->dir, out, err, sizeof err);
-    if (e != GG_OK)
-        fprintf(stderr, "config: %s\n", err);
-    return e;
+    gg_test_site_text(f, self, peer, listen, extra, text, sizeof text);
+    return gg_test_site_parse(f, text, out);
 }
 
 /* open_site - site_config then gg_transport_open, asserting success. */
@@ -109,6 +58,26 @@ static gg_transport *open_site(fx *f, const char *self, const char *peer, int li
     assert_int_equal(gg_transport_open(cfg, &t), GG_OK);
     gg_config_free(cfg); /* the transport must not depend on it */
     return t;
+}
+
+/* xmit_depth - the messages waiting on t's transmission queue. */
+static int64_t xmit_depth(gg_transport *t)
+{
+    int64_t depth = -1;
+
+    assert_int_equal(gg_store_depth(gg_transport_store(t), GG_XMIT_QUEUE, &depth), GG_OK);
+    return depth;
+}
+
+/* assert_open_refused - gg_transport_open refuses cfg (then freed) as a
+ * config error and gives no transport. */
+static void assert_open_refused(gg_config *cfg)
+{
+    gg_transport *t = NULL;
+
+    assert_int_equal(gg_transport_open(cfg, &t), GG_ECONFIG);
+    assert_null(t);
+    gg_config_free(cfg);
 }
 
 static void test_send_puts_on_xmit_with_dest(void **state)
@@ -133,12 +102,10 @@ static void test_send_refuses_missing_dest(void **state)
 {
     fx *f = *state;
     gg_transport *t = open_site(f, "utility", "portal", 1);
-    int64_t depth = -1;
 
     assert_int_equal(gg_transport_send(t, NULL, "x", 1, 0), GG_EINVAL);
     assert_int_equal(gg_transport_send(t, "", "x", 1, 0), GG_EINVAL);
-    assert_int_equal(gg_store_depth(gg_transport_store(t), GG_XMIT_QUEUE, &depth), GG_OK);
-    assert_int_equal(depth, 0);
+    assert_int_equal(xmit_depth(t), 0);
     gg_transport_close(t);
 }
 
@@ -170,11 +137,9 @@ static void test_reply_to_unknown_request_queues_nothing(void **state)
 {
     fx *f = *state;
     gg_transport *t = open_site(f, "utility", "portal", 1);
-    int64_t depth = -1;
 
     assert_int_not_equal(gg_transport_reply(t, 424242, GG_Q_REPLIES, "rep", 3, 0), GG_OK);
-    assert_int_equal(gg_store_depth(gg_transport_store(t), GG_XMIT_QUEUE, &depth), GG_OK);
-    assert_int_equal(depth, 0);
+    assert_int_equal(xmit_depth(t), 0);
     gg_transport_close(t);
 }
 
@@ -182,13 +147,11 @@ static void test_queued_message_survives_reopen(void **state)
 {
     fx *f = *state;
     gg_transport *t = open_site(f, "utility", "portal", 1);
-    int64_t depth = -1;
 
     assert_int_equal(gg_transport_send(t, GG_Q_EVENTS, "ev", 2, 0), GG_OK);
     gg_transport_close(t);
     t = open_site(f, "utility", "portal", 1);
-    assert_int_equal(gg_store_depth(gg_transport_store(t), GG_XMIT_QUEUE, &depth), GG_OK);
-    assert_int_equal(depth, 1);
+    assert_int_equal(xmit_depth(t), 1);
     gg_transport_close(t);
 }
 
@@ -196,42 +159,23 @@ static void test_open_fails_on_missing_certificate(void **state)
 {
     fx *f = *state;
     gg_config *cfg = NULL;
-    gg_transport *t = NULL;
     char extra[700];
 
+    /* a second [channel] section overrides cert */
     snprintf(extra, sizeof extra, "[channel]\ncert = %s/nope.crt\n", f->dir);
-    /* A second [channel] section overrides cert, if the parser allows it;
-     * otherwise build the failing config another way. */
-    if (site_config(f, "utility", "portal", 1, extra, &cfg) != GG_OK) {
-        char text[8192];
-        char err[256];
-
-        snprintf(text, sizeof text,
-                 "[site]\nrole = utility\npeer = portal\n"
-                 "[channel]\nmode = listen\naddress = 127.0.0.1:%d\npeer_name = portal\n"
-                 "ca = %s/ca.crt\ncert = %s/nope.crt\nkey = %s/utility.key\n"
-                 "[store]\npath = %s/u.db\n",
-                 f->port, f->pki, f->dir, f->pki, f->dir);
-        assert_int_equal(gg_config_parse(text, f->dir, &cfg, err, sizeof err), GG_OK);
-    }
-    assert_int_equal(gg_transport_open(cfg, &t), GG_ECONFIG);
-    assert_null(t);
-    gg_config_free(cfg);
+    assert_int_equal(site_config(f, "utility", "portal", 1, extra, &cfg), GG_OK);
+    assert_open_refused(cfg);
 }
 
 static void test_open_fails_without_channel_mode(void **state)
 {
     fx *f = *state;
     gg_config *cfg = NULL;
-    gg_transport *t = NULL;
     char text[1024];
-    char err[256];
 
     snprintf(text, sizeof text, "[site]\nrole = utility\n[store]\npath = %s/u.db\n", f->dir);
-    assert_int_equal(gg_config_parse(text, f->dir, &cfg, err, sizeof err), GG_OK);
-    assert_int_equal(gg_transport_open(cfg, &t), GG_ECONFIG);
-    assert_null(t);
-    gg_config_free(cfg);
+    assert_int_equal(gg_test_site_parse(f, text, &cfg), GG_OK);
+    assert_open_refused(cfg);
 }
 
 /* wait_depth - poll queue until it holds want messages or timeout_ms passes. */

@@ -11,7 +11,6 @@
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <netinet/in.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,144 +31,39 @@
 #include "transport/transport.h"
 #include "utility/utility.h"
 #include "utility/worker.h"
+#include "market_fixture.h"
+#include "utility_fixture.h"
 
 typedef struct fx {
-    char dir[256];
-    char pki[300];
-    char mkt[300];
-    int port;
-    gg_config *ucfg;
-    gg_config *pcfg;
-    gg_utility *u;
-    gg_transport *p;        /* the portal side */
-    gg_env_keys *pkeys;     /* the portal's envelope keys */
+    gg_test_pair d;         /* the utility and the portal's transport */
     gg_env_keys *mkeys;     /* the portal's key files under the name "mallory" */
     uint8_t token_key[GG_TOKEN_KEY_LEN];
     char account[33];
-    char utext[16384];      /* the utility's config text */
 } fx;
 
-/* free_port - a loopback port that was free a moment ago. */
-static int free_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int port = -1;
-
-    if (fd < 0)
-        return -1;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-/* first_account - an account number of the seeded database. */
-static int first_account(const char *db, char *out, size_t outsz)
-{
-    sqlite3 *h = NULL;
-    sqlite3_stmt *s = NULL;
-    int rc = -1;
-
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-        goto out;
-    if (sqlite3_prepare_v2(h, "SELECT account_no FROM accounts ORDER BY account_no LIMIT 1", -1,
-                           &s, NULL) != SQLITE_OK)
-        goto out;
-    if (sqlite3_step(s) == SQLITE_ROW) {
-        snprintf(out, outsz, "%s", (const char *)sqlite3_column_text(s, 0));
-        rc = 0;
-    }
-out:
-    sqlite3_finalize(s);
-    sqlite3_close(h);
-    return rc;
-}
-
-static gg_err parse(fx *f, const char *text, gg_config **out)
-{
-    char err[256] = "";
-    gg_err e = gg_config_parse(text, f->dir, out, err, sizeof err);
-
-    if (e != GG_OK)
-        fprintf(stderr, "config: %s\n", err);
-    return e;
-}
-
-/* prepare - temp dir, PKI, seeded marketing db, both configs and the
- * portal's keys; nothing started. */
+/* prepare - the pair (nothing started), the token key, an account of the
+ * database and the portal's keys under another name. */
 static int prepare(fx *f)
 {
-    const char *base = getenv("GG_TEST_TMP");
     gg_seed_opts so = { 5, 2, 42, "2024-06" };
-    gg_env_keys_cfg kc;
-    char text[16384];
-    char path[700];
+    const char *pki = f->d.s.pki;
+    char path[700], sk[700], kk[700], ps[700], pk[700];
+    gg_env_keys_cfg kc = { "intl", "mallory", sk, kk, ps, pk };
     char why[256];
 
-    if (base == NULL)
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(f->dir, sizeof f->dir, "%s/utility.XXXXXX", base);
-    if (mkdtemp(f->dir) == NULL)
+    if (gg_test_pair_prepare(&f->d, "utility.", &so, NULL) != 0)
         return -1;
-    snprintf(f->pki, sizeof f->pki, "%s/pki", f->dir);
-    snprintf(f->mkt, sizeof f->mkt, "%s/mkt.db", f->dir);
-    if (gg_pki_init(f->pki, NULL) != GG_OK || gg_seed_sqlite(f->mkt, &so) != GG_OK)
+    gg_test_mkt_text(f->d.mkt, "SELECT account_no FROM accounts ORDER BY account_no LIMIT 1",
+                     f->account, sizeof f->account);
+    if (f->account[0] == '\0')
         return -1;
-    if (first_account(f->mkt, f->account, sizeof f->account) != 0)
-        return -1;
-    f->port = free_port();
-    snprintf(text, sizeof text,
-             "[site]\nrole = utility\nname = utility\npeer = portal\n"
-             "[admin]\nlisten = 127.0.0.1:0\n"
-             "[channel]\nmode = listen\naddress = 127.0.0.1:%d\npeer_name = portal\n"
-             "ca = %s/ca.crt\ncert = %s/utility.crt\nkey = %s/utility.key\n"
-             "heartbeat_ms = 200\ndead_ms = 2000\nbackoff_max_ms = 200\n"
-             "[security]\nsign_key = %s/utility.sign.key\nkem_key = %s/utility.kem.key\n"
-             "peer_sign_pub = %s/portal.sign.pub\npeer_kem_pub = %s/portal.kem.pub\n"
-             "token_key = %s/token.key\n"
-             "[store]\npath = %s/utility.db\nlease_ms = 5000\n"
-             "[utility]\nworkers = 2\nmarketing_db = %s\n",
-             f->port, f->pki, f->pki, f->pki, f->pki, f->pki, f->pki, f->pki, f->pki,
-             f->dir, f->mkt);
-    snprintf(f->utext, sizeof f->utext, "%s", text);
-    if (parse(f, text, &f->ucfg) != GG_OK)
-        return -1;
-    snprintf(text, sizeof text,
-             "[site]\nrole = portal\nname = portal\npeer = utility\n"
-             "[channel]\nmode = connect\naddress = 127.0.0.1:%d\npeer_name = utility\n"
-             "ca = %s/ca.crt\ncert = %s/portal.crt\nkey = %s/portal.key\n"
-             "heartbeat_ms = 200\ndead_ms = 2000\nbackoff_max_ms = 200\n"
-             "[store]\npath = %s/portal.db\n",
-             f->port, f->pki, f->pki, f->pki, f->dir);
-    if (parse(f, text, &f->pcfg) != GG_OK)
-        return -1;
-    snprintf(path, sizeof path, "%s/token.key", f->pki);
+    snprintf(path, sizeof path, "%s/token.key", pki);
     if (gg_token_key_load(path, f->token_key) != GG_OK)
         return -1;
-    memset(&kc, 0, sizeof kc);
-    kc.suite = "intl";
-    kc.self_name = "portal";
-    char sk[700], kk[700], ps[700], pk[700];
-    snprintf(sk, sizeof sk, "%s/portal.sign.key", f->pki);
-    snprintf(kk, sizeof kk, "%s/portal.kem.key", f->pki);
-    snprintf(ps, sizeof ps, "%s/utility.sign.pub", f->pki);
-    snprintf(pk, sizeof pk, "%s/utility.kem.pub", f->pki);
-    kc.sign_key = sk;
-    kc.kem_key = kk;
-    kc.peer_sign_pub = ps;
-    kc.peer_kem_pub = pk;
-    if (gg_env_keys_load(&kc, &f->pkeys, why, sizeof why) != GG_OK) {
-        fprintf(stderr, "keys: %s\n", why);
-        return -1;
-    }
-    kc.self_name = "mallory";
+    snprintf(sk, sizeof sk, "%s/portal.sign.key", pki);
+    snprintf(kk, sizeof kk, "%s/portal.kem.key", pki);
+    snprintf(ps, sizeof ps, "%s/utility.sign.pub", pki);
+    snprintf(pk, sizeof pk, "%s/utility.kem.pub", pki);
     if (gg_env_keys_load(&kc, &f->mkeys, why, sizeof why) != GG_OK)
         return -1;
     return 0;
@@ -184,33 +78,17 @@ static int group_setup(void **state)
     *state = f;
     if (prepare(f) != 0)
         return -1;
-    if (gg_utility_start(f->ucfg, &f->u) != GG_OK)
-        return -1;
-    if (gg_transport_open(f->pcfg, &f->p) != GG_OK)
-        return -1;
-    return 0;
+    return gg_test_pair_start(&f->d);
 }
 
 static int group_teardown(void **state)
 {
     fx *f = *state;
-    char cmd[700];
 
     if (f == NULL)
         return 0;
-    gg_transport_close(f->p);
-    gg_utility_stop(f->u);
-    if (f->pkeys != NULL)
-        gg_env_keys_free(f->pkeys);
-    if (f->mkeys != NULL)
-        gg_env_keys_free(f->mkeys);
-    gg_config_free(f->ucfg);
-    gg_config_free(f->pcfg);
-    if (f->dir[0] != '\0') {
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-        if (system(cmd) != 0)
-            return -1;
-    }
+    gg_env_keys_free(f->mkeys);
+    gg_test_pair_free(&f->d);
     free(f);
     return 0;
 }
@@ -231,8 +109,8 @@ static int64_t counted(gg_umetrics *m, const char *txn, gg_um_result r, int64_t 
 
 /* send_as - seal payload with keys (signed by the portal's key, naming
  * sender) as a message of kind and send it to "requests"; msg_id gets its id. */
-static void send_as(fx *f, const gg_env_keys *keys, const char *sender, int kind, const char *txn, const char *payload,
-                    int64_t expiry_ms, uint8_t msg_id[16])
+static void send_as(fx *f, const gg_env_keys *keys, const char *sender, int kind, const char *txn,
+                    const char *payload, int64_t expiry_ms, uint8_t msg_id[16])
 {
     gg_buf out = GG_BUF_INIT(GG_ENV_MAX);
     gg_env_hdr h;
@@ -247,7 +125,7 @@ static void send_as(fx *f, const gg_env_keys *keys, const char *sender, int kind
     h.created_ms = gg_now_ms();
     h.expiry_ms = expiry_ms;
     assert_int_equal(gg_env_seal(keys, &h, payload, strlen(payload), &out), GG_OK);
-    assert_int_equal(gg_transport_send(f->p, GG_Q_REQUESTS, out.data, out.len, 0), GG_OK);
+    assert_int_equal(gg_transport_send(f->d.p, GG_Q_REQUESTS, out.data, out.len, 0), GG_OK);
     memcpy(msg_id, h.msg_id, 16);
     gg_buf_free(&out);
 }
@@ -256,14 +134,14 @@ static void send_as(fx *f, const gg_env_keys *keys, const char *sender, int kind
 static void send_request(fx *f, int kind, const char *txn, const char *payload,
                          int64_t expiry_ms, uint8_t msg_id[16])
 {
-    send_as(f, f->pkeys, "portal", kind, txn, payload, expiry_ms, msg_id);
+    send_as(f, f->d.pkeys, "portal", kind, txn, payload, expiry_ms, msg_id);
 }
 
 /* take_reply - wait up to 15 s for a reply on the portal, open it, check it
  * answers msg_id, and return its JSON payload. */
 static json_t *take_reply(fx *f, const uint8_t msg_id[16])
 {
-    gg_store *st = gg_transport_store(f->p);
+    gg_store *st = gg_transport_store(f->d.p);
     int64_t end = gg_mono_us() + 15000000;
     gg_msg *m = NULL;
     gg_env_hdr h;
@@ -279,7 +157,7 @@ static json_t *take_reply(fx *f, const uint8_t msg_id[16])
         gg_store_wait(st, GG_Q_REPLIES, 100);
     }
     assert_int_equal(e, GG_OK);
-    assert_int_equal(gg_env_open(f->pkeys, m->data, m->len, &h, &pt, &ptlen), GG_OK);
+    assert_int_equal(gg_env_open(f->d.pkeys, m->data, m->len, &h, &pt, &ptlen), GG_OK);
     assert_int_equal(h.kind, GG_ENV_REPLY);
     assert_memory_equal(h.corr_id, msg_id, 16);
     assert_string_equal(h.sender, "utility");
@@ -291,6 +169,16 @@ static json_t *take_reply(fx *f, const uint8_t msg_id[16])
     assert_int_equal(gg_store_ack(st, m->id), GG_OK);
     gg_msg_free(m);
     return j;
+}
+
+/* ask - send a request for txn with payload, expiring at expiry_ms, and
+ * take its reply payload (the caller's to decref). */
+static json_t *ask(fx *f, const char *txn, const char *payload, int64_t expiry_ms)
+{
+    uint8_t id[16];
+
+    send_request(f, GG_ENV_REQUEST, txn, payload, expiry_ms, id);
+    return take_reply(f, id);
 }
 
 /* status_of - the "status" of a reply payload. */
@@ -311,26 +199,20 @@ static const char *error_code_of(json_t *rep)
 static void test_bills_query_gets_sealed_reply(void **state)
 {
     fx *f = *state;
-    gg_umetrics *m = gg_utility_metrics(f->u);
+    gg_umetrics *m = gg_utility_metrics(f->d.u);
     int64_t ok0 = gg_umetrics_requests(m, "bills.query", GG_UR_OK);
-    gg_token_claims c;
     char token[GG_TOKEN_MAX];
     char payload[1024];
-    uint8_t id[16];
     json_t *rep;
     json_t *bills;
 
-    memset(&c, 0, sizeof c);
-    snprintf(c.portal_user_id, sizeof c.portal_user_id, "citizen-1");
-    snprintf(c.account_no, sizeof c.account_no, "%s", f->account);
-    c.scopes = GG_SCOPE_READ;
-    c.expiry_ms = gg_now_ms() + 3600000;
-    assert_int_equal(gg_token_issue(f->token_key, &c, token, sizeof token), GG_OK);
+    assert_int_equal(gg_test_token(f->token_key, "citizen-1", f->account, GG_SCOPE_READ,
+                                   gg_now_ms() + 3600000, token, sizeof token),
+                     GG_OK);
     snprintf(payload, sizeof payload,
              "{\"binding_token\":\"%s\",\"account_no\":\"%s\",\"from\":\"2024-01\","
              "\"to\":\"2024-12\"}", token, f->account);
-    send_request(f, GG_ENV_REQUEST, "bills.query", payload, gg_now_ms() + 30000, id);
-    rep = take_reply(f, id);
+    rep = ask(f, "bills.query", payload, gg_now_ms() + 30000);
     assert_int_equal(status_of(rep), 200);
     bills = json_object_get(json_object_get(rep, "body"), "bills");
     assert_true(json_is_array(bills));
@@ -344,13 +226,10 @@ static void test_bills_query_gets_sealed_reply(void **state)
 static void test_expired_request_answered_without_service(void **state)
 {
     fx *f = *state;
-    gg_umetrics *m = gg_utility_metrics(f->u);
+    gg_umetrics *m = gg_utility_metrics(f->d.u);
     int64_t ex0 = gg_umetrics_requests(m, "bills.query", GG_UR_EXPIRED);
-    uint8_t id[16];
-    json_t *rep;
+    json_t *rep = ask(f, "bills.query", "{}", gg_now_ms() - 1);
 
-    send_request(f, GG_ENV_REQUEST, "bills.query", "{}", gg_now_ms() - 1, id);
-    rep = take_reply(f, id);
     assert_int_equal(status_of(rep), 504);
     assert_string_equal(error_code_of(rep), "expired");
     json_decref(rep);
@@ -360,11 +239,8 @@ static void test_expired_request_answered_without_service(void **state)
 static void test_bad_json_answered_400(void **state)
 {
     fx *f = *state;
-    uint8_t id[16];
-    json_t *rep;
+    json_t *rep = ask(f, "bills.query", "{\"account_no\":", gg_now_ms() + 30000);
 
-    send_request(f, GG_ENV_REQUEST, "bills.query", "{\"account_no\":", gg_now_ms() + 30000, id);
-    rep = take_reply(f, id);
     assert_int_equal(status_of(rep), 400);
     assert_string_equal(error_code_of(rep), "invalid_parameter");
     json_decref(rep);
@@ -373,11 +249,8 @@ static void test_bad_json_answered_400(void **state)
 static void test_unknown_transaction_answered_400(void **state)
 {
     fx *f = *state;
-    uint8_t id[16];
-    json_t *rep;
+    json_t *rep = ask(f, "no.such.txn", "{}", gg_now_ms() + 30000);
 
-    send_request(f, GG_ENV_REQUEST, "no.such.txn", "{}", gg_now_ms() + 30000, id);
-    rep = take_reply(f, id);
     assert_int_equal(status_of(rep), 400);
     json_decref(rep);
 }
@@ -385,7 +258,7 @@ static void test_unknown_transaction_answered_400(void **state)
 /* wait_reject - wait up to 15 s until the reject counter why exceeds before. */
 static int64_t wait_reject(fx *f, gg_um_reject why, int64_t before)
 {
-    gg_umetrics *m = gg_utility_metrics(f->u);
+    gg_umetrics *m = gg_utility_metrics(f->d.u);
     int64_t end = gg_mono_us() + 15000000;
     int64_t v = before;
 
@@ -404,21 +277,21 @@ static void assert_no_reply(fx *f)
     int64_t depth = -1;
 
     usleep(300000);
-    assert_int_equal(gg_store_depth(gg_transport_store(f->p), GG_Q_REPLIES, &depth), GG_OK);
+    assert_int_equal(gg_store_depth(gg_transport_store(f->d.p), GG_Q_REPLIES, &depth), GG_OK);
     assert_int_equal(depth, 0);
 }
 
 static void test_garbage_rejected_and_removed_without_reply(void **state)
 {
     fx *f = *state;
-    gg_umetrics *m = gg_utility_metrics(f->u);
+    gg_umetrics *m = gg_utility_metrics(f->d.u);
     int64_t r0 = gg_umetrics_rejects(m, GG_UJ_MALFORMED) + gg_umetrics_rejects(m, GG_UJ_CRYPTO);
-    gg_store *ust = gg_transport_store(gg_utility_transport(f->u));
+    gg_store *ust = gg_transport_store(gg_utility_transport(f->d.u));
     int64_t end = gg_mono_us() + 15000000;
     int64_t depth = -1;
     int64_t r1 = r0;
 
-    assert_int_equal(gg_transport_send(f->p, GG_Q_REQUESTS, "not an envelope", 15, 0), GG_OK);
+    assert_int_equal(gg_transport_send(f->d.p, GG_Q_REQUESTS, "not an envelope", 15, 0), GG_OK);
     while (gg_mono_us() < end && r1 == r0) {
         r1 = gg_umetrics_rejects(m, GG_UJ_MALFORMED) + gg_umetrics_rejects(m, GG_UJ_CRYPTO);
         usleep(20000);
@@ -432,7 +305,7 @@ static void test_garbage_rejected_and_removed_without_reply(void **state)
 static void test_reply_kind_from_portal_rejected(void **state)
 {
     fx *f = *state;
-    gg_umetrics *m = gg_utility_metrics(f->u);
+    gg_umetrics *m = gg_utility_metrics(f->d.u);
     int64_t r0 = gg_umetrics_rejects(m, GG_UJ_WRONG_KIND);
     uint8_t id[16];
 
@@ -444,7 +317,7 @@ static void test_reply_kind_from_portal_rejected(void **state)
 static void test_request_naming_other_sender_rejected(void **state)
 {
     fx *f = *state;
-    gg_umetrics *m = gg_utility_metrics(f->u);
+    gg_umetrics *m = gg_utility_metrics(f->d.u);
     int64_t r0 = gg_umetrics_rejects(m, GG_UJ_WRONG_SENDER);
     uint8_t id[16];
 
@@ -485,7 +358,7 @@ static void http_get(int port, const char *path, char *out, size_t outsz)
 static void test_admin_serves_health_and_metrics(void **state)
 {
     fx *f = *state;
-    int port = gg_utility_admin_port(f->u);
+    int port = gg_utility_admin_port(f->d.u);
     static char page[65536];
 
     assert_true(port > 0);
@@ -507,8 +380,8 @@ static void test_many_requests_answered_within_worker_limit(void **state)
 {
     enum { N = 24 };
     fx *f = *state;
-    gg_umetrics *m = gg_utility_metrics(f->u);
-    gg_store *st = gg_transport_store(f->p);
+    gg_umetrics *m = gg_utility_metrics(f->d.u);
+    gg_store *st = gg_transport_store(f->d.p);
     uint8_t ids[N][16];
     int seen[N] = { 0 };
     int got = 0;
@@ -528,7 +401,7 @@ static void test_many_requests_answered_within_worker_limit(void **state)
             gg_store_wait(st, GG_Q_REPLIES, 100);
             continue;
         }
-        assert_int_equal(gg_env_open(f->pkeys, msg->data, msg->len, &h, &pt, &ptlen), GG_OK);
+        assert_int_equal(gg_env_open(f->d.pkeys, msg->data, msg->len, &h, &pt, &ptlen), GG_OK);
         for (i = 0; i < N; i++) {
             if (memcmp(ids[i], h.corr_id, 16) == 0) {
                 assert_int_equal(seen[i], 0);
@@ -555,32 +428,29 @@ static int run_setup(void **state)
     return prepare(f);
 }
 
-static void test_start_fails_on_missing_marketing_db(void **state)
+/* assert_start_refused - the utility's config with the line key = dir/file
+ * added to section parses, but the utility will not start on it. */
+static void assert_start_refused(fx *f, const char *section, const char *key, const char *file)
 {
-    fx *f = *state;
     char text[17000];
     gg_config *cfg = NULL;
     gg_utility *u = NULL;
 
-    snprintf(text, sizeof text, "%s[utility]\nmarketing_db = %s/none.db\n", f->utext, f->dir);
-    assert_int_equal(parse(f, text, &cfg), GG_OK);
+    snprintf(text, sizeof text, "%s[%s]\n%s = %s/%s\n", f->d.utext, section, key, f->d.s.dir, file);
+    assert_int_equal(gg_test_site_parse(&f->d.s, text, &cfg), GG_OK);
     assert_int_equal(gg_utility_start(cfg, &u), GG_ECONFIG);
     assert_null(u);
     gg_config_free(cfg);
 }
 
+static void test_start_fails_on_missing_marketing_db(void **state)
+{
+    assert_start_refused(*state, "utility", "marketing_db", "none.db");
+}
+
 static void test_start_fails_on_missing_token_key(void **state)
 {
-    fx *f = *state;
-    char text[17000];
-    gg_config *cfg = NULL;
-    gg_utility *u = NULL;
-
-    snprintf(text, sizeof text, "%s[security]\ntoken_key = %s/none.key\n", f->utext, f->dir);
-    assert_int_equal(parse(f, text, &cfg), GG_OK);
-    assert_int_equal(gg_utility_start(cfg, &u), GG_ECONFIG);
-    assert_null(u);
-    gg_config_free(cfg);
+    assert_start_refused(*state, "security", "token_key", "none.key");
 }
 
 /* This runs before any thread of the test exists, so fork is safe. */
@@ -594,11 +464,11 @@ static void test_run_stops_cleanly_on_sigterm(void **state)
     pid_t pid;
     pid_t w = 0;
 
-    snprintf(store, sizeof store, "%s/utility.db", f->dir);
+    snprintf(store, sizeof store, "%s/utility.db", f->d.s.dir);
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0)
-        _exit(gg_utility_run(f->ucfg) == GG_OK ? 0 : 3);
+        _exit(gg_utility_run(f->d.ucfg) == GG_OK ? 0 : 3);
     /* The store is opened after the signals are blocked. */
     end = gg_mono_us() + 15000000;
     while (stat(store, &sb) != 0 && gg_mono_us() < end)
