@@ -7,10 +7,11 @@
  *               frames. It makes no store call that can wait for a commit,
  *               except once per connection start (gg_commit_open and
  *               gg_store_mark for the HELLO).
- *   reader    - reads the next messages of xmit (gg_store_browse) when the
- *               loop asks; the loop sends them as a batch. (The store holds
- *               its lock across a commit's fsync, so even a read can wait
- *               that long.)
+ *   reader    - reads the next messages of xmit (gg_store_browse) from a
+ *               position the loop sets, woken directly by the store's
+ *               watcher, and reads ahead on its own; the loop sends what
+ *               it hands over as a batch. (The store holds its lock across
+ *               a commit's fsync, so even a read can wait that long.)
  *   committer - commits inbound batches (gg_store_receive) in arrival
  *               order, merging the batches queued meanwhile into one
  *               transaction; the loop acknowledges each when it is durable.
@@ -20,7 +21,7 @@
  *
  * Everything here is touched only by the loop thread, except `stats` and
  * `ctx` (under `mu`), the commit.c state (under `qmu`) and the events made
- * active from other threads (wake_ev by the store watcher, done_ev by the
+ * active from other threads (read_ev by the reader, done_ev by the
  * committer, stop_ev by gg_channel_stop, reload_ev by gg_channel_reload).
  */
 #ifndef GG_CHANNEL_CHAN_INT_H
@@ -49,7 +50,7 @@
 #define GG_CHAN_RX_JOBS 64             /* inbound batches awaiting commit: stop reading here */
 #define GG_CHAN_RX_BYTES (8u << 20)    /* ... or at this many frame bytes */
 #define GG_CHAN_MERGE_BYTES (4u << 20) /* batches merged into one receive, about */
-#define GG_CHAN_DELETE_MS 5            /* at most one xmit delete commit this often */
+#define GG_CHAN_DELETE_MS 25           /* at most one xmit delete commit this often */
 
 /* An inbound BATCH on its way through the committer (commit.c). */
 typedef struct gg_rx_job {
@@ -101,10 +102,10 @@ struct gg_channel {
     struct event_base *base;
     struct evconnlistener *lis;
     int listen_port;
-    struct event *tick_ev, *retry_ev, *done_ev, *read_ev, *wake_ev, *stop_ev, *reload_ev;
+    struct event *tick_ev, *retry_ev, *done_ev, *read_ev, *stop_ev, *reload_ev;
     pthread_t thread;
     int thread_started;
-    void *waker;              /* store watch registration (channel.c) */
+    int watching;             /* the store wakes the reader on xmit commits */
 
     gg_conn *active;          /* the authenticated connection, if any */
     gg_conn *pending[GG_CHAN_PENDING_MAX];
@@ -129,16 +130,19 @@ struct gg_channel {
     int rx_busy;              /* committer inside gg_store_receive */
     int rx_full;              /* committer waiting for room (a held episode) */
     int64_t del_target, del_done; /* highest mark acknowledged / deleted up to */
+    int del_idle;             /* deleter waiting for a target (not coalescing) */
     int q_stop;
     pthread_t rx_thread, del_thread;
     int rx_started, del_started, q_init;
-    /* the reader: one request at a time (rd_busy, loop only) */
-    pthread_cond_t rd_cv;     /* reader: a request, stop */
-    int rd_busy, rd_again;    /* loop only: request out / xmit changed meanwhile */
-    int rd_req, rd_done;      /* a request is waiting / a result is ready */
-    uint64_t rd_gen;          /* request and result: connection, after, bounds */
-    int64_t rd_after;
-    size_t rd_max;
+    /* the reader: a position, a browse wanted, one result slot */
+    pthread_cond_t rd_cv;     /* reader: browse wanted, slot emptied, stop */
+    uint64_t rd_gen;          /* position: connection (0: none, the reader idles) */
+    int64_t rd_after;         /* position: the next browse reads after this id */
+    size_t rd_max;            /* messages per browse */
+    int rd_req;               /* browse at the position: moved, xmit grew, read-ahead */
+    int rd_done;              /* the slot holds a result */
+    uint64_t rd_res_gen;      /* the slot: position it was read at, messages, error */
+    int64_t rd_res_after;
     gg_msg **rd_msgs;
     size_t rd_n;
     gg_err rd_err;
@@ -201,12 +205,23 @@ void gg_commit_submit(gg_channel *ch, gg_rx_job *job);
 gg_rx_job *gg_commit_take_done(gg_channel *ch);
 /* gg_rx_job_free - free one job (not the list after it). */
 void gg_rx_job_free(gg_rx_job *j);
-/* gg_read_request - have the reader browse xmit after `after` (at most
- * max messages, about GG_CHAN_BATCH_BYTES) for connection gen; read_ev
- * tells when done. One request at a time. */
-void gg_read_request(gg_channel *ch, uint64_t gen, int64_t after, size_t max);
+/* gg_read_seek - have the reader deliver the messages of xmit after
+ * `after` (at most max, about GG_CHAN_BATCH_BYTES, per result) for
+ * connection gen: at once if there are some, else when a commit adds some
+ * (gg_read_kick). After each result it moves on past it by itself, so the
+ * loop calls this only when its cursor differs from where the reader is
+ * (a new connection, a batch that did not take all it was given); a call
+ * at the reader's position does nothing. read_ev tells a result is ready. */
+void gg_read_seek(gg_channel *ch, uint64_t gen, int64_t after, size_t max);
+/* gg_read_kick - xmit may have grown: browse again at the position (the
+ * store watcher; the tick, as a fallback). Never waits for the store. */
+void gg_read_kick(gg_channel *ch);
+/* gg_read_reset - connection gen ends: the reader idles and a result read
+ * for gen is dropped. */
+void gg_read_reset(gg_channel *ch, uint64_t gen);
 /* gg_read_take - the result, if one is ready: 1 and the fields (msgs owned
- * by the caller: gg_msgs_free), else 0. */
+ * by the caller: gg_msgs_free), else 0. Empty reads are never handed over;
+ * a result with err != GG_OK has no messages. */
 int gg_read_take(gg_channel *ch, uint64_t *gen, int64_t *after, gg_msg ***msgs, size_t *n,
                  gg_err *err);
 /* gg_commit_delete_upto - the peer acknowledged mark: have the deleter

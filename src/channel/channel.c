@@ -43,72 +43,37 @@ const char *gg_channel_state_name(gg_channel_state s)
 }
 
 /* ---- wake-ups from the store --------------------------------------------
- * gg_store_watch has no way to unregister, so the watch argument is a
- * static slot that outlives the channel: detaching clears the slot's event
- * and the store's later calls find nothing to wake. A slot is never reused
- * (the store still points at it); when they run out, or the store refuses a
- * watcher, the channel falls back to polling the queue on every tick. */
-#define WAKER_SLOTS 64
-
-typedef struct waker {
-    struct event *ev;
-    int used;
-} waker;
-
-static pthread_mutex_t waker_mu = PTHREAD_MUTEX_INITIALIZER;
-static waker wakers[WAKER_SLOTS];
+ * Every commit that adds to xmit wakes the reader thread directly (no hop
+ * through the loop); the reader browses and hands the loop what it found.
+ * When the store refuses a watcher, the tick kicks the reader instead
+ * (polling every heartbeat). */
 
 /* waker_fn - store watcher: runs on the committing thread, only signals. */
 static void waker_fn(void *arg, const char *queue)
 {
-    waker *w = arg;
     (void)queue;
-    pthread_mutex_lock(&waker_mu);
-    if (w->ev)
-        event_active(w->ev, EV_READ, 0);
-    pthread_mutex_unlock(&waker_mu);
+    gg_read_kick(arg);
 }
 
-/* waker_attach - register ch->wake_ev with the store, if a slot is free. */
+/* waker_attach - have the store wake ch's reader on commits to xmit. */
 static void waker_attach(gg_channel *ch)
 {
-    waker *w = NULL;
-    pthread_mutex_lock(&waker_mu);
-    for (size_t i = 0; i < WAKER_SLOTS && !w; i++) {
-        if (!wakers[i].used) {
-            w = &wakers[i];
-            w->used = 1;
-            w->ev = ch->wake_ev;
-        }
-    }
-    pthread_mutex_unlock(&waker_mu);
-    if (!w) {
-        gg_warn(COMP, "msg=\"no wake-up slot left, polling xmit every heartbeat\"");
-        return;
-    }
-    gg_err e = gg_store_watch(ch->st, GG_XMIT_QUEUE, waker_fn, w);
+    gg_err e = gg_store_watch(ch->st, GG_XMIT_QUEUE, waker_fn, ch);
     if (e != GG_OK) {
         gg_warn(COMP, "msg=\"cannot watch xmit, polling every heartbeat\" err=%s",
                 gg_errname(e));
-        pthread_mutex_lock(&waker_mu);
-        w->ev = NULL;
-        w->used = 0; /* the store did not keep it */
-        pthread_mutex_unlock(&waker_mu);
         return;
     }
-    ch->waker = w;
+    ch->watching = 1;
 }
 
-/* waker_detach - stop waking ch; the slot stays used. */
+/* waker_detach - stop the store's calls; when it returns none is running. */
 static void waker_detach(gg_channel *ch)
 {
-    waker *w = ch->waker;
-    if (!w)
+    if (!ch->watching)
         return;
-    pthread_mutex_lock(&waker_mu);
-    w->ev = NULL;
-    pthread_mutex_unlock(&waker_mu);
-    ch->waker = NULL;
+    gg_store_unwatch(ch->st, waker_fn, ch);
+    ch->watching = 0;
 }
 
 /* ---- connections --------------------------------------------------------- */
@@ -457,7 +422,7 @@ out:
 /* ---- timers and the thread ------------------------------------------------ */
 
 /* tick_cb - every heartbeat: time out handshakes and silent peers, PING,
- * and pump (the fallback when no store wake-up arrives). */
+ * and kick the reader (the fallback when no store wake-up arrives). */
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     gg_channel *ch = arg;
@@ -478,6 +443,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         gg_chan_close(c, "peer silent past dead_ms");
         return;
     }
+    gg_read_kick(ch);
     gg_err e = gg_link_ping(c);
     if (e == GG_OK)
         e = gg_link_pump(c);
@@ -507,16 +473,6 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     gg_link_done(arg);
-}
-
-/* wake_cb - the store committed to xmit. */
-static void wake_cb(evutil_socket_t fd, short what, void *arg)
-{
-    gg_channel *ch = arg;
-    (void)fd;
-    (void)what;
-    if (ch->active && ch->active->ph == PH_RUN && gg_link_pump(ch->active) != GG_OK)
-        gg_chan_close(ch->active, "cannot send batch");
 }
 
 /* reload_cb - new TLS material is in place: re-establish the link with it.
@@ -559,6 +515,7 @@ static void *thread_main(void *arg)
 {
     gg_channel *ch = arg;
     sigset_t set;
+    pthread_setname_np(pthread_self(), "gg-chan-loop");
     /* A write to a closed socket must fail with EPIPE, not kill us. */
     sigemptyset(&set);
     sigaddset(&set, SIGPIPE);
@@ -581,8 +538,8 @@ static void channel_free(gg_channel *ch)
     gg_commit_stop(ch); /* before the base: the committer activates done_ev */
     if (ch->lis)
         evconnlistener_free(ch->lis);
-    struct event *evs[] = { ch->tick_ev, ch->retry_ev, ch->done_ev, ch->read_ev,
-                            ch->wake_ev,  ch->stop_ev,  ch->reload_ev };
+    struct event *evs[] = { ch->tick_ev, ch->retry_ev, ch->done_ev,
+                            ch->read_ev, ch->stop_ev,  ch->reload_ev };
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) {
         if (evs[i])
             event_free(evs[i]);
@@ -759,10 +716,9 @@ gg_err gg_channel_start(const gg_channel_cfg *cfg, gg_store *st, gg_channel **ou
     ch->retry_ev = evtimer_new(ch->base, retry_cb, ch);
     ch->done_ev = event_new(ch->base, -1, 0, done_cb, ch);
     ch->read_ev = event_new(ch->base, -1, 0, read_cb, ch);
-    ch->wake_ev = event_new(ch->base, -1, 0, wake_cb, ch);
     ch->stop_ev = event_new(ch->base, -1, 0, stop_cb, ch);
     ch->reload_ev = event_new(ch->base, -1, 0, reload_cb, ch);
-    if (!ch->tick_ev || !ch->retry_ev || !ch->done_ev || !ch->read_ev || !ch->wake_ev || !ch->stop_ev ||
+    if (!ch->tick_ev || !ch->retry_ev || !ch->done_ev || !ch->read_ev || !ch->stop_ev ||
         !ch->reload_ev)
         goto out;
     if (ch->cfg.listen) {

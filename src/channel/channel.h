@@ -68,6 +68,7 @@ typedef struct gg_channel_stats {
     int64_t msgs_out, msgs_in;       /* messages acknowledged by the peer / committed */
     int64_t resends_dropped;  /* inbound items at or below our mark (resends) */
     int64_t reloads, reload_failures; /* gg_channel_reload outcomes */
+    int64_t xmit_reads;       /* reads of xmit by the channel (gg_store_browse calls) */
     int64_t last_rx_mono_us;  /* gg_mono_us() of the last frame from the peer; 0 = none */
     int64_t up_since_ms;      /* wall time the current link came up; 0 = not running */
 } gg_channel_stats;

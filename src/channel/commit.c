@@ -28,14 +28,26 @@
  * deleter - the peer's ACK or HELLO marks say which xmit messages arrived;
  *   the loop only raises del_target (gg_commit_delete_upto). The deleter
  *   deletes up to the highest target, then waits GG_CHAN_DELETE_MS before
- *   the next delete, so acks arriving meanwhile cost one commit. Deleting
+ *   the next delete, so acks arriving meanwhile cost one commit (and no
+ *   wake-up: the loop signals the deleter only while it waits idle). Deleting
  *   late is safe: a new connection resumes after the peer's HELLO mark, so
  *   acknowledged messages are never resent; they only stay on xmit (depth)
  *   until deleted. On stop it deletes up to the last target first.
  *
- * reader - one gg_store_browse at a time for the loop (gg_read_request,
- *   gg_read_take, read_ev): the store's lock is held across every commit
- *   and its fsync, so the loop must not read the store itself either.
+ * reader - gg_store_browse for the loop (the store's lock is held across
+ *   every commit and its fsync, so the loop must not read the store
+ *   itself). It keeps a position (connection, id) and a result slot: it
+ *   browses after the position when asked (rd_req), hands a non-empty
+ *   result over (slot, read_ev) and moves the position past it, so the
+ *   loop, whose cursor normally follows, never has to ask again. rd_req is
+ *   raised by the loop moving the position (gg_read_seek), by the store's
+ *   watcher on every commit to xmit (gg_read_kick: no hop through the
+ *   loop), by the tick (the fallback), and by the reader itself when a
+ *   result was cut at its bounds (read ahead). An empty browse is not
+ *   handed over: the reader sleeps until rd_req. rd_req is cleared before
+ *   each browse, so a commit the browse did not see raises it again: no
+ *   wake-up is lost. One result at a time: with the slot full the reader
+ *   waits for the loop to take it (gg_read_take).
  *
  * Lock order: qmu, then mu (the held counter), never the reverse; qmu is
  * never held across a store call.
@@ -241,6 +253,7 @@ out:
 static void *committer_main(void *arg)
 {
     gg_channel *ch = arg;
+    pthread_setname_np(pthread_self(), "gg-chan-commit");
     int full_ms = GG_CHAN_FULL_MIN_MS;
     pthread_mutex_lock(&ch->qmu);
     while (!ch->q_stop) {
@@ -327,16 +340,27 @@ static void *committer_main(void *arg)
     return NULL;
 }
 
+/* batch_bytes - the data bytes of msgs. */
+static size_t batch_bytes(gg_msg **msgs, size_t n)
+{
+    size_t b = 0;
+    for (size_t i = 0; i < n; i++)
+        b += msgs[i]->len;
+    return b;
+}
+
 /* reader_main - the reader thread (see the file comment). */
 static void *reader_main(void *arg)
 {
     gg_channel *ch = arg;
+    pthread_setname_np(pthread_self(), "gg-chan-read");
     pthread_mutex_lock(&ch->qmu);
     for (;;) {
-        while (!ch->q_stop && !ch->rd_req)
+        while (!ch->q_stop && !(ch->rd_req && ch->rd_gen && !ch->rd_done))
             pthread_cond_wait(&ch->rd_cv, &ch->qmu);
         if (ch->q_stop)
             break;
+        uint64_t gen = ch->rd_gen;
         int64_t after = ch->rd_after;
         size_t max = ch->rd_max;
         ch->rd_req = 0;
@@ -345,11 +369,29 @@ static void *reader_main(void *arg)
         size_t n = 0;
         gg_err e = gg_store_browse(ch->st, GG_XMIT_QUEUE, after, max, GG_CHAN_BATCH_BYTES,
                                    &msgs, &n);
+        if (e != GG_OK)
+            n = 0;
         pthread_mutex_lock(&ch->qmu);
-        ch->rd_msgs = e == GG_OK ? msgs : NULL;
-        ch->rd_n = e == GG_OK ? n : 0;
+        pthread_mutex_lock(&ch->mu);
+        ch->stats.xmit_reads++;
+        pthread_mutex_unlock(&ch->mu);
+        if (ch->rd_gen != gen || ch->rd_after != after || (e == GG_OK && n == 0)) {
+            gg_msgs_free(msgs, n); /* moved meanwhile (rd_req is up), or nothing yet */
+            continue;
+        }
+        ch->rd_res_gen = gen;
+        ch->rd_res_after = after;
+        ch->rd_msgs = n ? msgs : NULL;
+        ch->rd_n = n;
         ch->rd_err = e;
         ch->rd_done = 1;
+        if (n > 0) {
+            ch->rd_after = msgs[n - 1]->id;
+            if (n >= max || batch_bytes(msgs, n) >= GG_CHAN_BATCH_BYTES)
+                ch->rd_req = 1; /* cut at the bounds: more is waiting */
+        } else {
+            gg_msgs_free(msgs, 0);
+        }
         event_active(ch->read_ev, EV_READ, 0);
     }
     pthread_mutex_unlock(&ch->qmu);
@@ -360,10 +402,13 @@ static void *reader_main(void *arg)
 static void *deleter_main(void *arg)
 {
     gg_channel *ch = arg;
+    pthread_setname_np(pthread_self(), "gg-chan-delete");
     pthread_mutex_lock(&ch->qmu);
     for (;;) {
+        ch->del_idle = 1;
         while (!ch->q_stop && ch->del_target <= ch->del_done)
             pthread_cond_wait(&ch->del_cv, &ch->qmu);
+        ch->del_idle = 0;
         if (ch->del_target <= ch->del_done)
             break; /* stopping, nothing left */
         int64_t upto = ch->del_target;
@@ -504,20 +549,54 @@ void gg_commit_delete_upto(gg_channel *ch, int64_t mark)
     pthread_mutex_lock(&ch->qmu);
     if (mark > ch->del_target) {
         ch->del_target = mark;
-        pthread_cond_signal(&ch->del_cv);
+        if (ch->del_idle) /* a coalescing deleter looks at the target itself */
+            pthread_cond_signal(&ch->del_cv);
     }
     pthread_mutex_unlock(&ch->qmu);
 }
 
-void gg_read_request(gg_channel *ch, uint64_t gen, int64_t after, size_t max)
+void gg_read_seek(gg_channel *ch, uint64_t gen, int64_t after, size_t max)
 {
     pthread_mutex_lock(&ch->qmu);
-    ch->rd_gen = gen;
-    ch->rd_after = after;
-    ch->rd_max = max;
-    ch->rd_req = 1;
-    pthread_cond_signal(&ch->rd_cv);
+    if (ch->rd_gen != gen || ch->rd_after != after || ch->rd_max != max) {
+        ch->rd_gen = gen;
+        ch->rd_after = after;
+        ch->rd_max = max;
+        ch->rd_req = 1;
+        pthread_cond_signal(&ch->rd_cv);
+    }
     pthread_mutex_unlock(&ch->qmu);
+}
+
+void gg_read_kick(gg_channel *ch)
+{
+    pthread_mutex_lock(&ch->qmu);
+    if (ch->rd_gen && !ch->rd_req) {
+        ch->rd_req = 1;
+        pthread_cond_signal(&ch->rd_cv);
+    }
+    pthread_mutex_unlock(&ch->qmu);
+}
+
+void gg_read_reset(gg_channel *ch, uint64_t gen)
+{
+    gg_msg **msgs = NULL;
+    size_t n = 0;
+    pthread_mutex_lock(&ch->qmu);
+    if (ch->rd_gen == gen) {
+        ch->rd_gen = 0;
+        ch->rd_req = 0;
+    }
+    if (ch->rd_done && ch->rd_res_gen == gen) {
+        msgs = ch->rd_msgs;
+        n = ch->rd_n;
+        ch->rd_msgs = NULL;
+        ch->rd_n = 0;
+        ch->rd_done = 0;
+        pthread_cond_signal(&ch->rd_cv);
+    }
+    pthread_mutex_unlock(&ch->qmu);
+    gg_msgs_free(msgs, n);
 }
 
 int gg_read_take(gg_channel *ch, uint64_t *gen, int64_t *after, gg_msg ***msgs, size_t *n,
@@ -526,14 +605,16 @@ int gg_read_take(gg_channel *ch, uint64_t *gen, int64_t *after, gg_msg ***msgs, 
     pthread_mutex_lock(&ch->qmu);
     int done = ch->rd_done;
     if (done) {
-        *gen = ch->rd_gen;
-        *after = ch->rd_after;
+        *gen = ch->rd_res_gen;
+        *after = ch->rd_res_after;
         *msgs = ch->rd_msgs;
         *n = ch->rd_n;
         *err = ch->rd_err;
         ch->rd_msgs = NULL;
         ch->rd_n = 0;
         ch->rd_done = 0;
+        if (ch->rd_req) /* the reader waits for the slot */
+            pthread_cond_signal(&ch->rd_cv);
     }
     pthread_mutex_unlock(&ch->qmu);
     return done;

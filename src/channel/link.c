@@ -150,27 +150,41 @@ out:
     return e;
 }
 
-/* want_read - ask the reader for the messages after the cursor; if a
- * request is already out, ask again when it is back (xmit may have
- * changed since it started). */
-static void want_read(gg_conn *c)
-{
-    gg_channel *ch = c->ch;
-    if (ch->rd_busy) {
-        ch->rd_again = 1;
-        return;
-    }
-    ch->rd_busy = 1;
-    ch->rd_again = 0;
-    gg_read_request(ch, c->gen, c->cursor, (size_t)ch->cfg.batch_max);
-}
-
 /* drop_pre - forget the messages read ahead. */
 static void drop_pre(gg_conn *c)
 {
     gg_msgs_free(c->pre, c->npre);
     c->pre = NULL;
     c->npre = 0;
+}
+
+/* take_read - the reader's result for the cursor into c->pre: 1 if there
+ * is one. Otherwise (results of an earlier connection or cursor are
+ * dropped) make sure the reader is reading after the cursor and 0. */
+static int take_read(gg_conn *c)
+{
+    gg_channel *ch = c->ch;
+    uint64_t gen;
+    int64_t after;
+    gg_msg **msgs = NULL;
+    size_t n = 0;
+    gg_err e;
+    while (gg_read_take(ch, &gen, &after, &msgs, &n, &e)) {
+        if (gen == c->gen && after == c->cursor && e != GG_OK) {
+            /* The next tick kicks the reader to try again. */
+            gg_warn(COMP, "msg=\"cannot read xmit queue\" err=%s", gg_errname(e));
+            gg_msgs_free(msgs, n);
+            return 0;
+        }
+        if (gen == c->gen && after == c->cursor && n > 0) {
+            c->pre = msgs;
+            c->npre = n;
+            return 1;
+        }
+        gg_msgs_free(msgs, n); /* read for an earlier connection or cursor */
+    }
+    gg_read_seek(ch, c->gen, c->cursor, (size_t)ch->cfg.batch_max);
+    return 0;
 }
 
 gg_err gg_link_pump(gg_conn *c)
@@ -183,10 +197,8 @@ gg_err gg_link_pump(gg_conn *c)
             c->out_blocked = 1; /* gg_link_write_cb resumes */
             break;
         }
-        if (!c->pre) {
-            want_read(c); /* gg_link_read_done goes on */
-            break;
-        }
+        if (!c->pre && !take_read(c))
+            break; /* gg_link_read_done goes on */
         e = send_batch(c, c->pre, c->npre);
         drop_pre(c); /* what did not fit is read again after the cursor */
         if (e != GG_OK)
@@ -197,32 +209,16 @@ gg_err gg_link_pump(gg_conn *c)
 
 void gg_link_read_done(gg_channel *ch)
 {
-    uint64_t gen;
-    int64_t after;
-    gg_msg **msgs = NULL;
-    size_t n = 0;
-    gg_err e;
-    if (!gg_read_take(ch, &gen, &after, &msgs, &n, &e))
-        return;
-    ch->rd_busy = 0;
     gg_conn *c = ch->active;
     if (!c || c->ph != PH_RUN) {
-        gg_msgs_free(msgs, n);
+        uint64_t gen;
+        int64_t after;
+        gg_msg **msgs = NULL;
+        size_t n = 0;
+        gg_err e;
+        while (gg_read_take(ch, &gen, &after, &msgs, &n, &e))
+            gg_msgs_free(msgs, n); /* for a connection that is gone */
         return;
-    }
-    if (c->gen != gen || c->cursor != after || c->pre) {
-        gg_msgs_free(msgs, n); /* read for an earlier connection or cursor */
-    } else if (e != GG_OK) {
-        /* The next tick or wake-up tries again. */
-        gg_warn(COMP, "msg=\"cannot read xmit queue\" err=%s", gg_errname(e));
-        return;
-    } else if (n == 0) {
-        gg_msgs_free(msgs, n);
-        if (!ch->rd_again)
-            return; /* nothing to send until a wake-up */
-    } else {
-        c->pre = msgs;
-        c->npre = n;
     }
     if (gg_link_pump(c) != GG_OK)
         gg_chan_close(c, "cannot send batch");
@@ -473,8 +469,10 @@ gg_err gg_link_ping(gg_conn *c)
 
 void gg_link_free(gg_conn *c)
 {
-    if (c->gen)
+    if (c->gen) {
         gg_commit_cancel(c->ch, c->gen);
+        gg_read_reset(c->ch, c->gen);
+    }
     drop_pre(c);
     free(c->inflight);
     c->inflight = NULL;

@@ -2,7 +2,8 @@
  * stores and two channels on 127.0.0.1 moving messages both ways once and
  * in order across restarts, refusing wrong peers, holding batches for a
  * full queue while the other direction flows, deleting acknowledged
- * messages later without resending them. Wire-level tests with a hand-driven peer are in
+ * messages later without resending them, reading each new message of xmit
+ * once, woken by the store (also after many restarts on one store). Wire-level tests with a hand-driven peer are in
  * test_channel_wire.c. */
 #include "chan_fixture.h"
 
@@ -52,6 +53,63 @@ static void test_new_messages_are_sent_without_waiting_for_a_tick(void **state)
     /* Well before the next heartbeat tick: the store watch woke the channel. */
     assert_true(wait_depth(f->sb, "requests", 40, 3000));
     drain_expect(f->sb, "requests", "p2u", 40);
+}
+
+/* slow_ticks - a pair of configs whose heartbeat never comes during a test:
+ * whatever crosses was woken by the store. */
+static void slow_ticks(gg_channel_cfg *a, gg_channel_cfg *b)
+{
+    *a = cfg_of(1, "portal", "utility", NULL);
+    *b = cfg_of(0, "utility", "portal", NULL);
+    a->heartbeat_ms = b->heartbeat_ms = 30000;
+    a->dead_ms = b->dead_ms = 60000;
+}
+
+static void test_each_put_is_read_once_and_sent_without_a_tick(void **state)
+{
+    fix *f = *state;
+    gg_channel_cfg a, b;
+    slow_ticks(&a, &b);
+    start_portal(f, &a);
+    start_utility(f, &b);
+    assert_true(wait_running(f->ca, 5000));
+    assert_true(wait_running(f->cb, 5000));
+    int64_t reads0 = stats(f->ca).xmit_reads;
+    /* One at a time: each put must wake the reader (no lost wake-up) ... */
+    for (int i = 0; i < 30; i++) {
+        put_n(f->sa, "requests", "p2u", i, 1);
+        assert_true(wait_depth(f->sb, "requests", i + 1, 2000));
+    }
+    for (int t = 0; t < 2000 && stats(f->ca).seq_out_acked < 30; t += 5)
+        sleep_ms(5);
+    assert_int_equal(stats(f->ca).seq_out_acked, 30);
+    /* ... and costs one read of xmit: none after sending it (read-ahead)
+     * or after its ACK, which found nothing new. */
+    int64_t reads = stats(f->ca).xmit_reads - reads0;
+    assert_true(reads >= 30);
+    assert_true(reads <= 36); /* 30, the first look after HELLO, and slack */
+    drain_expect(f->sb, "requests", "p2u", 30);
+}
+
+static void test_restarted_channel_is_still_woken_by_the_store(void **state)
+{
+    fix *f = *state;
+    gg_channel_cfg a, b;
+    slow_ticks(&a, &b);
+    /* More starts than the store has watcher slots: each stop gives its
+     * slot back. */
+    for (int i = 0; i < 10; i++) {
+        start_portal(f, &a);
+        gg_channel_stop(f->ca);
+        f->ca = NULL;
+    }
+    start_portal(f, &a);
+    start_utility(f, &b);
+    assert_true(wait_running(f->ca, 5000));
+    assert_true(wait_running(f->cb, 5000));
+    put_n(f->sa, "requests", "p2u", 0, 5);
+    assert_true(wait_depth(f->sb, "requests", 5, 3000));
+    drain_expect(f->sb, "requests", "p2u", 5);
 }
 
 static void test_resend_after_reconnect_is_dropped(void **state)
@@ -362,6 +420,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_messages_cross_both_ways_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_messages_are_sent_without_waiting_for_a_tick, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_each_put_is_read_once_and_sent_without_a_tick, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restarted_channel_is_still_woken_by_the_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resend_after_reconnect_is_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_with_wrong_name_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_peer_certificate_is_refused, setup, teardown),
