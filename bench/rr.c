@@ -14,7 +14,14 @@
  * warm-up; prints a line per system and concurrency and last:
  *   rr concurrency=64 gridgate_rt_per_s=… rabbitmq_rt_per_s=… ratio=…
  *      gridgate_p99_us=… rabbitmq_p99_us=…
- * Also prints, per concurrency, the portal store's commits per round trip.
+ * Also prints, per concurrency, the portal store's commits per round trip,
+ * and what a round trip costs both processes inside the measured window:
+ *   rr cost concurrency=C vcsw_per_rt=… ivcsw_per_rt=… cpu_us_per_rt=…
+ *      portal_vcsw_per_rt=… utility_vcsw_per_rt=… portal_cpu_us_per_rt=…
+ *      utility_cpu_us_per_rt=…
+ * (voluntary / involuntary context switches and user+system CPU; the portal
+ * from getrusage(RUSAGE_SELF), the utility child from /proc/PID/stat and
+ * the sum over /proc/PID/task/<tid>/status, its threads living throughout).
  * Usage: bench_rr [--amqp-port P] [--secs S] [--responders N (64)] [--only C]
  * (--only: that one concurrency, gridgate only, for quick A/B runs).
  */
@@ -26,6 +33,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "rr.h"
@@ -43,6 +52,13 @@ static char g_dir[256];
 static int g_port;
 static atomic_int g_stop;
 static int64_t g_measure_from, g_measure_to;
+static pid_t g_child;
+
+/* What the two processes spent: context switches and CPU. */
+typedef struct rr_usage {
+    int64_t vcsw, ivcsw, cpu_us;       /* portal (this process) */
+    int64_t c_vcsw, c_ivcsw, c_cpu_us; /* utility (the child) */
+} rr_usage;
 
 typedef struct req_ctx {
     gg_store *st;
@@ -79,6 +95,86 @@ void rr_summarise(int64_t **lat, const size_t *n, int conc, double secs, rr_resu
     free(all);
 }
 
+/* ---- cost per round trip ----------------------------------------------- */
+
+/* child_cpu_us - user+system CPU of process pid (all threads), 0 if unknown. */
+static int64_t child_cpu_us(pid_t pid)
+{
+    char path[64], buf[1024];
+    unsigned long long ut = 0, stt = 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+                     &stt) != 2)
+        return 0;
+    return (int64_t)((ut + stt) * 1000000ull / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
+/* child_csw - the context switches of every thread of pid, summed. */
+static void child_csw(pid_t pid, int64_t *vol, int64_t *invol)
+{
+    char path[300], line[128];
+    *vol = *invol = 0;
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    for (struct dirent *de = readdir(d); de; de = readdir(d)) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "/proc/%d/task/%s/status", (int)pid, de->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        long long v;
+        while (fgets(line, sizeof line, f)) {
+            if (sscanf(line, "voluntary_ctxt_switches: %lld", &v) == 1)
+                *vol += v;
+            else if (sscanf(line, "nonvoluntary_ctxt_switches: %lld", &v) == 1)
+                *invol += v;
+        }
+        fclose(f);
+    }
+    closedir(d);
+}
+
+/* usage_now - a snapshot of both processes. */
+static void usage_now(rr_usage *u)
+{
+    struct rusage ru;
+    memset(u, 0, sizeof *u);
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        u->vcsw = ru.ru_nvcsw;
+        u->ivcsw = ru.ru_nivcsw;
+        u->cpu_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +
+                    (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+    }
+    if (g_child > 0) {
+        u->c_cpu_us = child_cpu_us(g_child);
+        child_csw(g_child, &u->c_vcsw, &u->c_ivcsw);
+    }
+}
+
+/* print_cost - the usage between a and b per round trip measured. */
+static void print_cost(int conc, const rr_usage *a, const rr_usage *b, int64_t count)
+{
+    double n = count > 0 ? (double)count : 1.0;
+    double pv = (double)(b->vcsw - a->vcsw), uv = (double)(b->c_vcsw - a->c_vcsw);
+    double pi = (double)(b->ivcsw - a->ivcsw), ui = (double)(b->c_ivcsw - a->c_ivcsw);
+    double pc = (double)(b->cpu_us - a->cpu_us), uc = (double)(b->c_cpu_us - a->c_cpu_us);
+    printf("rr cost concurrency=%d vcsw_per_rt=%.2f ivcsw_per_rt=%.2f cpu_us_per_rt=%.0f "
+           "portal_vcsw_per_rt=%.2f utility_vcsw_per_rt=%.2f portal_cpu_us_per_rt=%.0f "
+           "utility_cpu_us_per_rt=%.0f\n", conc, (pv + uv) / n, (pi + ui) / n, (pc + uc) / n,
+           pv / n, uv / n, pc / n, uc / n);
+    fflush(stdout);
+}
+
 /* ---- utility side: a separate process ------------------------------------ */
 
 typedef struct echo_ctx {
@@ -90,6 +186,7 @@ typedef struct echo_ctx {
 static void *echo_main(void *arg)
 {
     echo_ctx *e = arg;
+    pthread_setname_np(pthread_self(), "rr-echo");
     while (!atomic_load(&g_stop)) {
         gg_msg *m = NULL;
         if (gg_store_get_wait(e->st, REQ_QUEUE, 60000, 200, &m) != GG_OK)
@@ -142,6 +239,7 @@ static void *requester_main(void *arg)
 {
     req_ctx *r = arg;
     char q[32], buf[RR_MSG_BYTES];
+    pthread_setname_np(pthread_self(), "rr-req");
     snprintf(q, sizeof q, "r%d", r->idx);
     memset(buf, 'x', sizeof buf);
     memcpy(buf, q, strlen(q));
@@ -172,6 +270,13 @@ static void *requester_main(void *arg)
     return NULL;
 }
 
+/* sleep_until - until gg_mono_us() reaches t (few wake-ups: they count). */
+static void sleep_until(int64_t t)
+{
+    for (int64_t now = gg_mono_us(); now < t; now = gg_mono_us())
+        usleep((useconds_t)(t - now < 1000000 ? t - now : 1000000));
+}
+
 /* run_gridgate - conc requesters for secs seconds after the warm-up. */
 static int run_gridgate(gg_store *st, int conc, double secs, rr_result *out)
 {
@@ -192,8 +297,11 @@ static int run_gridgate(gg_store *st, int conc, double secs, rr_result *out)
             return -1;
         pthread_create(&th[i], NULL, requester_main, &rc[i]);
     }
-    while (gg_mono_us() < g_measure_to)
-        usleep(50000);
+    rr_usage u0, u1;
+    sleep_until(g_measure_from);
+    usage_now(&u0);
+    sleep_until(g_measure_to);
+    usage_now(&u1);
     atomic_store(&g_stop, 1);
     int64_t errors = 0;
     for (int i = 0; i < conc; i++) {
@@ -204,6 +312,8 @@ static int run_gridgate(gg_store *st, int conc, double secs, rr_result *out)
     }
     rr_summarise(lat, n, conc, secs, out);
     out->errors = errors;
+    /* The round trips finished inside the window: those counted. */
+    print_cost(conc, &u0, &u1, out->count);
     for (int i = 0; i < conc; i++)
         free(rc[i].lat);
     /* Replies of requests cut off by the stop: take them out of the way. */
@@ -272,6 +382,7 @@ int main(int argc, char **argv)
     pid_t child = fork();
     if (child == 0)
         _exit(utility_main(responders));
+    g_child = child;
     snprintf(path, sizeof path, "%s/portal.db", g_dir);
     snprintf(pki, sizeof pki, "%s/pki", g_dir);
     if (bench_site_start(path, 0, pki, "portal", "utility", g_port, &st, &ch) != GG_OK)
