@@ -3,7 +3,8 @@
  *
  * Order of checks: the token (401 missing_token, 401 invalid_token, 403
  * insufficient_scope), the account it is bound to (403 not_bound), the
- * range (400 invalid_parameter), then the account (404 not_found).
+ * range (400 invalid_parameter), then the account (404 not_found). The
+ * month range and account checks are shared with usage.query (services.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,30 +24,18 @@ static json_t *bill_json(const gg_bill *b)
 json_t *svc_bills_query(gg_svc_ctx *ctx, json_t *req)
 {
     json_t *list = NULL, *reply = NULL;
-    const char *acct, *from, *to;
-    gg_account a;
+    const char *acct, *from = NULL, *to = NULL;
     gg_bill *bills = NULL;
     size_t n = 0;
     gg_err err;
 
     reply = svc_auth_account(ctx, req, GG_SCOPE_READ, &acct);
+    if (!reply)
+        reply = svc_month_range(req, &from, &to);
+    if (!reply)
+        reply = svc_account_known(ctx, acct);
     if (reply)
         return reply;
-    from = svc_str(req, "from", 7, 7);
-    if (!from || !svc_period_ok(from))
-        return svc_invalid("from", "from must be a month \"YYYY-MM\"");
-    to = svc_str(req, "to", 7, 7);
-    if (!to || !svc_period_ok(to))
-        return svc_invalid("to", "to must be a month \"YYYY-MM\"");
-    if (strcmp(from, to) > 0)
-        return svc_invalid("to", "to must not be before from");
-
-    err = gg_mkt_account(ctx->mkt, acct, &a);
-    memset(&a, 0, sizeof a);
-    if (err == GG_ENOTFOUND)
-        return gg_svc_error(404, "not_found", "no such account");
-    if (err != GG_OK)
-        return svc_backend_error(err, "account");
     err = gg_mkt_bills(ctx->mkt, acct, from, to, &bills, &n);
     if (err == GG_ETOOBIG)
         return svc_invalid("from", "the range holds too many bills; ask for fewer months");

@@ -94,6 +94,32 @@ int svc_period_ok(const char *s)
     return month >= 1 && month <= 12 && memcmp(s, "0000", 4) != 0;
 }
 
+json_t *svc_month_range(json_t *req, const char **from, const char **to)
+{
+    *from = svc_str(req, "from", 7, 7);
+    if (!*from || !svc_period_ok(*from))
+        return svc_invalid("from", "from must be a month \"YYYY-MM\"");
+    *to = svc_str(req, "to", 7, 7);
+    if (!*to || !svc_period_ok(*to))
+        return svc_invalid("to", "to must be a month \"YYYY-MM\"");
+    if (strcmp(*from, *to) > 0)
+        return svc_invalid("to", "to must not be before from");
+    return NULL;
+}
+
+json_t *svc_account_known(gg_svc_ctx *ctx, const char *acct)
+{
+    gg_account a;
+    gg_err err = gg_mkt_account(ctx->mkt, acct, &a);
+
+    memset(&a, 0, sizeof a); /* no personal data left on the stack */
+    if (err == GG_ENOTFOUND)
+        return gg_svc_error(404, "not_found", "no such account");
+    if (err != GG_OK)
+        return svc_backend_error(err, "account");
+    return NULL;
+}
+
 int svc_account_no_ok(const char *s)
 {
     size_t n = strlen(s);

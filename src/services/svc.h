@@ -37,6 +37,14 @@ int svc_account_no_ok(const char *s);
  * invalid_parameter (account_no). */
 json_t *svc_auth_account(gg_svc_ctx *ctx, json_t *req, unsigned scope, const char **acct);
 
+/* svc_month_range - "from" and "to" of req, months "YYYY-MM" with from
+ * not after to, into *from and *to; NULL when fine, else the 400 reply. */
+json_t *svc_month_range(json_t *req, const char **from, const char **to);
+
+/* svc_account_known - NULL if account acct exists, else the reply: 404
+ * not_found, or the backend error. */
+json_t *svc_account_known(gg_svc_ctx *ctx, const char *acct);
+
 /* svc_day_number - "YYYY-MM-DD" to days since 1970-01-01, -1 if invalid. */
 long svc_day_number(const char *s);
 

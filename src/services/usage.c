@@ -61,14 +61,10 @@ static json_t *check_range(json_t *req, int *month, const char **from, const cha
         return svc_invalid("granularity", "granularity must be \"day\" or \"month\"");
     *month = strcmp(g, "month") == 0;
     if (*month) {
-        *from = svc_str(req, "from", 7, 7);
-        if (!*from || !svc_period_ok(*from))
-            return svc_invalid("from", "from must be a month \"YYYY-MM\"");
-        *to = svc_str(req, "to", 7, 7);
-        if (!*to || !svc_period_ok(*to))
-            return svc_invalid("to", "to must be a month \"YYYY-MM\"");
-        if (strcmp(*from, *to) > 0)
-            return svc_invalid("to", "to must not be before from");
+        json_t *bad = svc_month_range(req, from, to);
+
+        if (bad)
+            return bad;
         if ((atoi(*to) * 12 + atoi(*to + 5)) - (atoi(*from) * 12 + atoi(*from + 5)) >=
             SVC_USAGE_MONTHS_MAX)
             return svc_invalid("from", "the range spans too many months");
@@ -92,23 +88,17 @@ json_t *svc_usage_query(gg_svc_ctx *ctx, json_t *req)
     json_t *list = NULL, *reply = NULL;
     const char *acct, *from = NULL, *to = NULL;
     gg_usage *rows = NULL;
-    gg_account a;
     size_t n = 0;
     int month = 0;
     gg_err err;
 
     reply = svc_auth_account(ctx, req, GG_SCOPE_READ, &acct);
+    if (!reply)
+        reply = check_range(req, &month, &from, &to);
+    if (!reply)
+        reply = svc_account_known(ctx, acct);
     if (reply)
         return reply;
-    reply = check_range(req, &month, &from, &to);
-    if (reply)
-        return reply;
-    err = gg_mkt_account(ctx->mkt, acct, &a);
-    memset(&a, 0, sizeof a);
-    if (err == GG_ENOTFOUND)
-        return gg_svc_error(404, "not_found", "no such account");
-    if (err != GG_OK)
-        return svc_backend_error(err, "account");
     err = gg_mkt_usage(ctx->mkt, acct, month, from, to, &rows, &n);
     if (err == GG_ETOOBIG)
         return svc_invalid("from", "the range holds too many periods; ask for fewer");
