@@ -10,6 +10,14 @@
  * returns; one that leaves with a wake-up it did not use (it got a message
  * on an earlier look) passes it to the next taker of its queue, so a ready
  * message never waits for a timeout while a taker sleeps.
+ * A waiting taker does not look at a queue that a take found empty, with
+ * no commit touching the queue since, within the last GG_STORE_SEEN_US:
+ * it goes to sleep at once. Each look is a store operation (a transaction
+ * and, under load, two thread switches through the committer), and the
+ * first look of a caller that has just put a request and now waits for its
+ * reply always finds nothing. A message becomes ready only by a commit
+ * (which counts in gen, below, before it wakes anyone) or by a lease
+ * running out, which a later look finds, at most GG_STORE_SEEN_US later.
  * Runs under nmu only, never under the store mutex, so a waiting thread
  * never holds up a commit.
  */
@@ -77,6 +85,35 @@ static void wake_queue(gg_store *st, const char *queue, uint32_t n)
     }
 }
 
+/* seen_slot - queue's gg_qseen, made if make and there is room; NULL
+ * otherwise. Under nmu. */
+static gg_qseen *seen_slot(gg_store *st, const char *queue, int make)
+{
+    for (size_t i = 0; i < st->nseen; i++)
+        if (strcmp(st->seen[i].queue, queue) == 0)
+            return &st->seen[i];
+    if (!make || st->nseen == GG_STORE_SEEN_MAX)
+        return NULL;
+    memset(&st->seen[st->nseen], 0, sizeof st->seen[0]);
+    snprintf(st->seen[st->nseen].queue, GG_QUEUE_NAME_MAX, "%s", queue);
+    return &st->seen[st->nseen++];
+}
+
+/* seen_touch - a commit touched queue (NULL: maybe any). Under nmu. */
+static void seen_touch(gg_store *st, const char *queue)
+{
+    gg_qseen *q;
+
+    if (!queue) {
+        for (size_t i = 0; i < st->nseen; i++)
+            st->seen[i].gen++;
+        return;
+    }
+    q = seen_slot(st, queue, 0);
+    if (q)
+        q->gen++;
+}
+
 /* gg_store_notify - after a commit that made messages ready: wake waiters,
  * then call the matching watchers with no store lock held. */
 void gg_store_notify(gg_store *st, const gg_txn *t)
@@ -85,6 +122,11 @@ void gg_store_notify(gg_store *st, const gg_txn *t)
     size_t ncalls = 0;
 
     pthread_mutex_lock(&st->nmu);
+    if (t->touched_overflow)
+        seen_touch(st, NULL);
+    else
+        for (size_t i = 0; i < t->ntouched; i++)
+            seen_touch(st, t->touched[i]);
     if (t->touched_overflow)
         wake_queue(st, NULL, UINT32_MAX);   /* lost count of which: wake everyone */
     else
@@ -190,18 +232,51 @@ void gg_store_wait(gg_store *st, const char *queue, int timeout_ms)
     waiter_leave(st, &w);
 }
 
-/* take - one look: gg_store_get (n NULL) or gg_store_get_many at queue,
- * and at second (n NULL only) if queue has nothing ready. */
+/* take_one - gg_store_get (n NULL) or gg_store_get_many at queue, unless
+ * a take found it empty lately with no commit to it since (GG_EEMPTY at
+ * once); remembers when it finds it empty. */
+static gg_err take_one(gg_store *st, const char *queue, int64_t lease_ms, size_t max,
+                       gg_msg **out, size_t *n)
+{
+    int64_t now = gg_mono_us();
+    uint64_t gen = 0;
+    gg_qseen *q;
+    gg_err err;
+
+    pthread_mutex_lock(&st->nmu);
+    q = seen_slot(st, queue, 1);
+    if (q && q->empty_gen == q->gen && now < q->empty_until_us) {
+        pthread_mutex_unlock(&st->nmu);
+        if (n)
+            *n = 0;
+        return GG_EEMPTY;
+    }
+    if (q)
+        gen = q->gen;
+    pthread_mutex_unlock(&st->nmu);
+    err = n != NULL ? gg_store_get_many(st, queue, lease_ms, max, out, n)
+                    : gg_store_get(st, queue, lease_ms, out);
+    if (err == GG_EEMPTY) {
+        pthread_mutex_lock(&st->nmu);
+        q = seen_slot(st, queue, 0);
+        if (q && q->gen == gen) {   /* no commit to it since the look began */
+            q->empty_gen = gen;
+            q->empty_until_us = now + GG_STORE_SEEN_US;
+        }
+        pthread_mutex_unlock(&st->nmu);
+    }
+    return err;
+}
+
+/* take - one look at queue, and at second (n NULL only) if queue has
+ * nothing ready. */
 static gg_err take(gg_store *st, const char *queue, const char *second, int64_t lease_ms,
                    size_t max, gg_msg **out, size_t *n)
 {
-    gg_err err;
+    gg_err err = take_one(st, queue, lease_ms, max, out, n);
 
-    if (n != NULL)
-        return gg_store_get_many(st, queue, lease_ms, max, out, n);
-    err = gg_store_get(st, queue, lease_ms, out);
-    if (err == GG_EEMPTY && second)
-        err = gg_store_get(st, second, lease_ms, out);
+    if (err == GG_EEMPTY && second && n == NULL)
+        err = take_one(st, second, lease_ms, max, out, NULL);
     return err;
 }
 

@@ -102,6 +102,12 @@ enum gg_stmt {
 /* Commit latency histogram: upper bounds in microseconds (+Inf after). */
 #define GG_STORE_LAT_BUCKETS 14
 
+/* Queues whose emptiness waiting takers remember (notify.c), and for how
+ * long: a lease that runs out makes a message ready with no commit, so a
+ * take is not skipped for longer than this. */
+#define GG_STORE_SEEN_MAX 32
+#define GG_STORE_SEEN_US 50000
+
 /* Rows examined per round when gg_store_get looks for a ready message. */
 #define GG_STORE_GET_BATCH 64
 /* Queues remembered per transaction for wake-ups; more wakes everyone. */
@@ -186,6 +192,15 @@ typedef struct gg_waiter {
     struct gg_waiter *prev, *next;
 } gg_waiter;
 
+/* What waiting takers learned of a queue (notify.c): gen counts the
+ * commits that touched it; a take that found it empty at gen records
+ * empty_gen = gen, believed until empty_until_us. Under nmu. */
+typedef struct gg_qseen {
+    char queue[GG_QUEUE_NAME_MAX];
+    uint64_t gen, empty_gen;
+    int64_t empty_until_us;
+} gg_qseen;
+
 struct gg_store {
     /* mu guards db, stmt and counts. Held for a whole transaction. */
     pthread_mutex_t mu;
@@ -235,6 +250,8 @@ struct gg_store {
     gg_watch watch[GG_STORE_WATCH_MAX];
     size_t nwatch;
     int calling;                     /* notifiers calling watchers now */
+    gg_qseen seen[GG_STORE_SEEN_MAX]; /* queues a waiting taker found empty (notify.c) */
+    size_t nseen;
 };
 
 extern const int64_t gg_store_lat_bounds_us[GG_STORE_LAT_BUCKETS];

@@ -278,6 +278,54 @@ static void test_get_wait_first(void **state)
     assert_int_equal(wakeups(f->st) - w0, 2);
 }
 
+/* A waiting taker does not look again (a store transaction) at a queue a
+ * take found empty, until a commit touches it; a put is still taken at
+ * once. */
+static void test_empty_queue_is_not_looked_at_twice(void **state)
+{
+    fix *f = *state;
+    gg_msg *m = NULL;
+    int64_t c0, c1, c2, id = 0;
+
+    c0 = stats(f).commits;
+    assert_int_equal(gg_store_get_wait(f->st, "q", 30000, 10, &m), GG_EEMPTY);
+    c1 = stats(f).commits;
+    assert_int_equal(gg_store_get_wait(f->st, "q", 30000, 10, &m), GG_EEMPTY);
+    c2 = stats(f).commits;
+    print_message("commits: first empty wait %lld, second %lld\n", (long long)(c1 - c0),
+                  (long long)(c2 - c1));
+    assert_true(c1 - c0 >= 1);
+    assert_int_equal(c2 - c1, 0);
+    assert_int_equal(gg_store_put(f->st, "q", NULL, "x", 1, 0, &id), GG_OK);
+    assert_int_equal(gg_store_get_wait(f->st, "q", 30000, 10, &m), GG_OK);
+    assert_int_equal(m->id, id);
+    gg_msg_free(m);
+}
+
+/* A lease that runs out makes its message ready with no commit: a taker
+ * that keeps waiting still gets it back, soon after. */
+static void test_run_out_lease_reaches_a_waiting_taker(void **state)
+{
+    fix *f = *state;
+    gg_msg *m = NULL;
+    int64_t id = 0, t0;
+    gg_err e = GG_EEMPTY;
+
+    assert_int_equal(gg_store_put(f->st, "q", NULL, "x", 1, 0, &id), GG_OK);
+    assert_int_equal(gg_store_get(f->st, "q", 30, &m), GG_OK);   /* a 30 ms lease */
+    gg_msg_free(m);
+    m = NULL;
+    t0 = gg_mono_us();
+    while (e == GG_EEMPTY && gg_mono_us() - t0 < 2000000)
+        e = gg_store_get_wait(f->st, "q", 30000, 20, &m);
+    assert_int_equal(e, GG_OK);
+    assert_int_equal(m->id, id);
+    assert_int_equal(m->backouts, 1);
+    print_message("back after %lld ms\n", (long long)((gg_mono_us() - t0) / 1000));
+    assert_true(gg_mono_us() - t0 < 500000);
+    gg_msg_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +335,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unused_wakeup_is_handed_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_wait_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_queue_is_not_looked_at_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_out_lease_reaches_a_waiting_taker, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
