@@ -10,6 +10,7 @@
 
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,23 +49,29 @@ typedef struct env_sreq {
     uint8_t sig[ENV_SIG_MAX];           /* out: signature of the root */
     size_t sig_len;
     gg_err rc;                          /* out */
-    int done;                           /* set under env_signer.mu */
-    pthread_cond_t cv;                  /* signalled when done, or to lead */
+    int state;                          /* ENV_SREQ_*, under mu */
+    pthread_mutex_t mu;                 /* the waiter's own (not env_signer.mu) */
+    pthread_cond_t cv;                  /* signalled when state is posted */
 } env_sreq;
+
+enum { ENV_SREQ_WAIT = 0, ENV_SREQ_LEAD = 1, ENV_SREQ_DONE = 2 };
 
 /* Group signing state: seals that arrive while a batch is being signed
  * queue here and are signed together by the next leader (no timer). A
  * leader first gathers: it yields the CPU once, then waits until every
  * seal begun by then is queued (or failed), or the queue is full; never
- * for seals begun later. Each waiter sleeps on its own env_sreq.cv: a leader wakes
- * the seals it signed and the first one queued (the next leader), never
- * all of them. */
+ * for seals begun later. Each waiter sleeps on its own env_sreq.cv under
+ * its own env_sreq.mu: a leader, once it has released this mu, passes the
+ * lead to the first seal queued meanwhile (busy stays set) and wakes each
+ * seal it signed, one by one, so that no woken seal then waits for this
+ * mu (which would cost it a second sleep). */
 typedef struct env_signer {
     pthread_mutex_t mu;
     pthread_cond_t room;                /* the queue was full and no longer is */
     pthread_cond_t gather;              /* wakes the gathering leader */
-    int busy;                           /* a leader is gathering or signing */
-    uint64_t begun;                     /* seals that began their body */
+    int busy;                           /* a leader is gathering or signing, or
+                                         * the lead is being passed on */
+    _Atomic uint64_t begun;             /* seals that began their body (no lock) */
     uint64_t settled;                   /* of those, queued or failed */
     uint64_t gather_to;                 /* leader waits for settled >= this; 0 none */
     size_t nq;

@@ -32,7 +32,8 @@
  *     len || sender || u8 len || receiver). The static secret is computed
  *     once, at load.
  *  3. A gg_env_keys is never written after gg_env_keys_load returns but for
- *     its signer queue and verify cache, each under its own mutex; every
+ *     its signer queue and verify cache, each under its own mutex (the
+ *     signer's count of begun seals is an atomic counter); every
  *     call makes its own EVP contexts (the signing ones copied from
  *     templates made at load), so any number of threads may share it.
  *  4. Parsing is exact: a field that does not fit, an unknown value, or a
@@ -474,70 +475,105 @@ static void seal_gather(env_signer *g)
     pthread_mutex_unlock(&g->mu);
     sched_yield();
     pthread_mutex_lock(&g->mu);
-    g->gather_to = g->begun;
+    g->gather_to = atomic_load_explicit(&g->begun, memory_order_relaxed);
     while (g->settled < g->gather_to && g->nq < ENV_BATCH_MAX)
         pthread_cond_wait(&g->gather, &g->mu);
     g->gather_to = 0;
 }
 
+/* sreq_post - set r's state (ENV_SREQ_LEAD or _DONE) and wake it, under
+ * r's own mutex only. Once this returns r may be gone: its owner returns
+ * from gg_env_seal as soon as it sees DONE. */
+static void sreq_post(env_sreq *r, int state)
+{
+    pthread_mutex_lock(&r->mu);
+    r->state = state;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* sreq_wait - sleep until r is posted; the state it was posted. */
+static int sreq_wait(env_sreq *r)
+{
+    int st;
+
+    pthread_mutex_lock(&r->mu);
+    while (r->state == ENV_SREQ_WAIT)
+        pthread_cond_wait(&r->cv, &r->mu);
+    st = r->state;
+    pthread_mutex_unlock(&r->mu);
+    return st;
+}
+
+/* sign_lead - called with g->mu held and g->busy set for the caller, whose
+ * me is queued: gather, take the whole queue, sign it as one tree, pass
+ * the lead (busy still set) to the first seal queued meanwhile, if any,
+ * then wake every seal signed but me. Returns with g->mu released. */
+static void sign_lead(const gg_env_keys *k, env_signer *g, const env_sreq *me)
+{
+    env_sreq *batch[ENV_BATCH_MAX], *next = NULL;
+    size_t n;
+
+    seal_gather(g);
+    n = g->nq;
+    memcpy(batch, g->q, n * sizeof batch[0]);
+    g->nq = 0;
+    if (n == ENV_BATCH_MAX)
+        pthread_cond_broadcast(&g->room);
+    pthread_mutex_unlock(&g->mu);
+    (void)sign_tree(k, batch, n);
+    pthread_mutex_lock(&g->mu);
+    if (g->nq > 0)
+        next = g->q[0];
+    else
+        g->busy = 0;
+    pthread_mutex_unlock(&g->mu);
+    if (next != NULL)
+        sreq_post(next, ENV_SREQ_LEAD);
+    for (size_t i = 0; i < n; i++) {
+        if (batch[i] != me)
+            sreq_post(batch[i], ENV_SREQ_DONE);
+    }
+}
+
 /* group_sign - sign me's leaf together with the seals queued meanwhile:
- * the first caller to find no leader gathers (seal_gather) and signs the
- * whole queue. Each waiter sleeps on me->cv; a leader, when done, wakes
- * the first seal queued meanwhile (to lead the next tree) and then each
- * seal it signed. me was counted in g->begun (seal_begin). */
+ * a seal that finds no leader leads at once (sign_lead); any other sleeps
+ * on its own me->cv until a leader has signed it, or passes it the lead.
+ * me was counted in g->begun (seal_begin). */
 static gg_err group_sign(const gg_env_keys *k, env_sreq *me)
 {
     env_signer *g = k->signer;
-    env_sreq *batch[ENV_BATCH_MAX];
 
-    me->done = 0;
+    me->state = ENV_SREQ_WAIT;
+    pthread_mutex_init(&me->mu, NULL);
     pthread_cond_init(&me->cv, NULL);
     pthread_mutex_lock(&g->mu);
     while (g->nq == ENV_BATCH_MAX)
         pthread_cond_wait(&g->room, &g->mu);
     g->q[g->nq++] = me;
     seal_settle(g);
-    /* Until done, me is in the queue: a leader takes the queue with busy
-     * set and marks its requests done before it clears busy. */
-    while (!me->done) {
-        if (!g->busy) {
-            size_t n;
-
-            g->busy = 1;
-            seal_gather(g);
-            n = g->nq;
-            memcpy(batch, g->q, n * sizeof batch[0]);
-            g->nq = 0;
-            if (n == ENV_BATCH_MAX)
-                pthread_cond_broadcast(&g->room);
-            pthread_mutex_unlock(&g->mu);
-            (void)sign_tree(k, batch, n);
+    if (!g->busy) {
+        g->busy = 1;
+        sign_lead(k, g, me);
+    } else {
+        pthread_mutex_unlock(&g->mu);
+        if (sreq_wait(me) == ENV_SREQ_LEAD) {
             pthread_mutex_lock(&g->mu);
-            g->busy = 0;
-            if (g->nq > 0)
-                pthread_cond_signal(&g->q[0]->cv);
-            for (size_t i = 0; i < n; i++) {
-                batch[i]->done = 1;
-                if (batch[i] != me)
-                    pthread_cond_signal(&batch[i]->cv);
-            }
-            break;
+            sign_lead(k, g, me);
         }
-        pthread_cond_wait(&me->cv, &g->mu);
     }
-    pthread_mutex_unlock(&g->mu);
-    /* No one signals me->cv after done is set under the mutex. */
     pthread_cond_destroy(&me->cv);
+    pthread_mutex_destroy(&me->mu);
     return me->rc;
 }
 
 /* seal_begin / seal_abandon - a seal's body is being made / failed: the
- * next leader waits for it (seal_gather) until it is queued or abandoned. */
+ * next leader waits for it (seal_gather) until it is queued or abandoned.
+ * begun is atomic, so that beginning takes no lock: a leader that reads it
+ * just before an increment treats that seal as begun later. */
 static void seal_begin(env_signer *g)
 {
-    pthread_mutex_lock(&g->mu);
-    g->begun++;
-    pthread_mutex_unlock(&g->mu);
+    atomic_fetch_add_explicit(&g->begun, 1, memory_order_relaxed);
 }
 
 static void seal_abandon(env_signer *g)
