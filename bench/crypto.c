@@ -17,9 +17,16 @@
  *     reply bound to the request hash; the requester opens the reply,
  *     checks it and the hash, and checks the reply in the replay tables of
  *     its own store before acking it) - what the roles do per message.
+ * For every seal and open (and, in a secure rr, every replay check), the
+ * thread's CPU time, wall time and voluntary context switches (getrusage
+ * RUSAGE_THREAD) are summed: the "cost" lines give them per call (micro,
+ * concurrent, and the rr requester and responder sides), with the mean
+ * tree size of the seals; each rr run also prints the CPU both processes
+ * used, in cores (cpu_cores).
  * Prints a line per measurement and, last for each suite:
  *   crypto suite=S seal_per_s=… open_per_s=… rr_secure_over_plain=…
  * Usage: bench_crypto [--secs S] [--micro S] [--conc N] [--responders N (64)]
+ *                     [--suite intl|gm (default both)]
  */
 #include <pthread.h>
 #include <signal.h>
@@ -27,7 +34,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "channel/channel.h"
@@ -93,6 +102,77 @@ static void hdr_for(gg_env_hdr *h, int kind, const char *receiver)
     h->expiry_ms = h->created_ms + 30000;
 }
 
+/* Cost of one kind of call (seal or open) summed over calls. */
+typedef struct op_cost {
+    int64_t n;
+    int64_t cpu_ns, wall_ns;
+    int64_t csw;                    /* voluntary context switches */
+    int64_t trees;                  /* seal: sum of tree sizes */
+} op_cost;
+
+/* op_mark - what op_add subtracts: the thread's CPU time, wall time and
+ * voluntary context switches now. */
+typedef struct op_mark {
+    int64_t cpu_ns, wall_ns, csw;
+} op_mark;
+
+static op_mark op_now(void)
+{
+    struct timespec ts;
+    struct rusage ru;
+    op_mark m;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    m.cpu_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    m.wall_ns = gg_mono_us() * 1000;
+    getrusage(RUSAGE_THREAD, &ru);
+    m.csw = ru.ru_nvcsw;
+    return m;
+}
+
+/* op_add - one call begun at from into c. */
+static void op_add(op_cost *c, op_mark from)
+{
+    op_mark to = op_now();
+
+    c->n++;
+    c->cpu_ns += to.cpu_ns - from.cpu_ns;
+    c->wall_ns += to.wall_ns - from.wall_ns;
+    c->csw += to.csw - from.csw;
+}
+
+/* op_merge - b into a. */
+static void op_merge(op_cost *a, const op_cost *b)
+{
+    a->n += b->n;
+    a->cpu_ns += b->cpu_ns;
+    a->wall_ns += b->wall_ns;
+    a->csw += b->csw;
+    a->trees += b->trees;
+}
+
+/* op_print - one "cost" line for the seal, open and (rr only, else NULL)
+ * replay check costs of a run, per call. */
+static void op_print(const char *what, const op_cost *seal, const op_cost *open,
+                     const op_cost *replay)
+{
+    double sn = seal->n > 0 ? (double)seal->n : 1, on = open->n > 0 ? (double)open->n : 1;
+
+    printf("crypto suite=%s cost %s seal_cpu_us=%.1f seal_wall_us=%.1f seal_csw=%.2f "
+           "tree=%.1f open_cpu_us=%.1f open_wall_us=%.1f open_csw=%.2f", g_suite, what,
+           (double)seal->cpu_ns / 1e3 / sn, (double)seal->wall_ns / 1e3 / sn,
+           (double)seal->csw / sn, (double)seal->trees / sn, (double)open->cpu_ns / 1e3 / on,
+           (double)open->wall_ns / 1e3 / on, (double)open->csw / on);
+    if (replay != NULL) {
+        double rn = replay->n > 0 ? (double)replay->n : 1;
+
+        printf(" replay_cpu_us=%.1f replay_wall_us=%.1f", (double)replay->cpu_ns / 1e3 / rn,
+               (double)replay->wall_ns / 1e3 / rn);
+    }
+    printf("\n");
+    fflush(stdout);
+}
+
 #define MICRO_MAX 65536          /* most envelopes one micro thread keeps */
 
 /* micro_ctx - one thread of a micro run: what it sealed, opened once each. */
@@ -101,8 +181,7 @@ typedef struct micro_ctx {
     double secs;
     gg_buf *env;
     size_t n, cap;
-    int64_t trees;                  /* sum of the tree sizes of its seals */
-    int64_t opens;
+    op_cost seal, open;
     int failed;
 } micro_ctx;
 
@@ -137,6 +216,8 @@ static void *micro_seal(void *arg)
 
     memset(pt, 'x', sizeof pt);
     while (gg_mono_us() < end && m->n < MICRO_MAX) {
+        op_mark t;
+
         if (m->n == m->cap) {
             size_t cap = m->cap ? 2 * m->cap : 256;
             gg_buf *e = realloc(m->env, cap * sizeof *e);
@@ -148,11 +229,13 @@ static void *micro_seal(void *arg)
         }
         m->env[m->n] = (gg_buf)GG_BUF_INIT(0);
         hdr_for(&h, GG_ENV_REQUEST, "utility");
+        t = op_now();
         if (gg_env_seal(m->p, &h, pt, sizeof pt, &m->env[m->n]) != GG_OK) {
             m->failed = 1;
             break;
         }
-        m->trees += (int64_t)tree_size_of(&m->env[m->n]);
+        op_add(&m->seal, t);
+        m->seal.trees += (int64_t)tree_size_of(&m->env[m->n]);
         m->n++;
     }
     return NULL;
@@ -168,12 +251,14 @@ static void *micro_open(void *arg)
     gg_env_hdr got;
 
     for (size_t i = 0; i < m->n; i++) {
+        op_mark t = op_now();
+
         if (gg_env_open(m->u, m->env[i].data, m->env[i].len, &got, &out, &outlen) != GG_OK) {
             m->failed = 1;
             break;
         }
+        op_add(&m->open, t);
         free(out);
-        m->opens++;
     }
     return NULL;
 }
@@ -186,7 +271,8 @@ static void micro(const char *suite, double secs, int threads, double *seal_ps, 
     gg_env_keys *p = keys_of(suite, "portal", "utility"), *u = keys_of(suite, "utility", "portal");
     micro_ctx *m = calloc((size_t)threads, sizeof *m);
     pthread_t th[MAX_CONC];
-    int64_t t0, seals = 0, opens = 0, trees = 0;
+    op_cost seal = { 0 }, open = { 0 };
+    int64_t t0;
     int failed = 0;
 
     *seal_ps = *open_ps = *tree = 0;
@@ -199,21 +285,21 @@ static void micro(const char *suite, double secs, int threads, double *seal_ps, 
         pthread_create(&th[i], NULL, micro_seal, &m[i]);
     for (int i = 0; i < threads; i++) {
         pthread_join(th[i], NULL);
-        seals += (int64_t)m[i].n;
-        trees += m[i].trees;
+        op_merge(&seal, &m[i].seal);
         failed |= m[i].failed;
     }
-    *seal_ps = (double)seals * 1e6 / (double)(gg_mono_us() - t0);
-    *tree = seals > 0 ? (double)trees / (double)seals : 0;
+    *seal_ps = (double)seal.n * 1e6 / (double)(gg_mono_us() - t0);
+    *tree = seal.n > 0 ? (double)seal.trees / (double)seal.n : 0;
     t0 = gg_mono_us();
     for (int i = 0; i < threads; i++)
         pthread_create(&th[i], NULL, micro_open, &m[i]);
     for (int i = 0; i < threads; i++) {
         pthread_join(th[i], NULL);
-        opens += m[i].opens;
+        op_merge(&open, &m[i].open);
         failed |= m[i].failed;
     }
-    *open_ps = (double)opens * 1e6 / (double)(gg_mono_us() - t0);
+    *open_ps = (double)open.n * 1e6 / (double)(gg_mono_us() - t0);
+    op_print(threads > 1 ? "concurrent" : "micro", &seal, &open, NULL);
     if (failed)
         fprintf(stderr, "bench_crypto: a micro seal or open failed\n");
 done:
@@ -235,9 +321,16 @@ typedef struct echo_ctx {
     gg_replay *rp;
 } echo_ctx;
 
+/* One responder thread: the shared context and its own costs. */
+typedef struct echo_thr {
+    echo_ctx *e;
+    op_cost seal, open, replay;
+} echo_thr;
+
 /* echo_one - the reply to m into out and its destination; -1 to drop. */
-static int echo_one(echo_ctx *e, const gg_msg *m, gg_buf *out, char dest[GG_QUEUE_NAME_MAX])
+static int echo_one(echo_thr *t, const gg_msg *m, gg_buf *out, char dest[GG_QUEUE_NAME_MAX])
 {
+    echo_ctx *e = t->e;
     const uint8_t *data = m->data;
     size_t len = m->len;
     uint8_t *pt = NULL;
@@ -248,11 +341,16 @@ static int echo_one(echo_ctx *e, const gg_msg *m, gg_buf *out, char dest[GG_QUEU
     int rc = -1;
 
     if (g_secure) {
+        op_mark t0 = op_now();
+
         if (gg_env_open(e->k, m->data, m->len, &h, &pt, &ptlen) != GG_OK)
             return -1;
+        op_add(&t->open, t0);
+        t0 = op_now();
         if (gg_replay_check(e->rp, h.msg_id, h.created_ms, m->id, gg_now_ms(), &v) != GG_OK ||
             (v != GG_RV_FRESH && v != GG_RV_REDELIVERY))
             goto out;
+        op_add(&t->replay, t0);
         data = pt;
         len = ptlen;
     }
@@ -262,11 +360,17 @@ static int echo_one(echo_ctx *e, const gg_msg *m, gg_buf *out, char dest[GG_QUEU
     memcpy(dest, data, (size_t)(bar - (const char *)data));
     dest[bar - (const char *)data] = '\0';
     if (g_secure) {
+        op_mark t0;
+
         hdr_for(&rh, GG_ENV_REPLY, "portal");
         memcpy(rh.corr_id, h.msg_id, 16);
-        if (gg_env_hash(e->k, m->data, m->len, rh.req_hash) != GG_OK ||
-            gg_env_seal(e->k, &rh, data, len, out) != GG_OK)
+        if (gg_env_hash(e->k, m->data, m->len, rh.req_hash) != GG_OK)
             goto out;
+        t0 = op_now();
+        if (gg_env_seal(e->k, &rh, data, len, out) != GG_OK)
+            goto out;
+        op_add(&t->seal, t0);
+        t->seal.trees += (int64_t)tree_size_of(out);
     } else if (gg_buf_append(out, data, len) != GG_OK) {
         goto out;
     }
@@ -278,7 +382,8 @@ out:
 
 static void *echo_main(void *arg)
 {
-    echo_ctx *e = arg;
+    echo_thr *t = arg;
+    echo_ctx *e = t->e;
     gg_buf out = GG_BUF_INIT(0);
 
     while (!atomic_load(&g_stop)) {
@@ -288,7 +393,7 @@ static void *echo_main(void *arg)
         if (gg_store_get_wait(e->st, REQ_QUEUE, 60000, 200, &m) != GG_OK)
             continue;
         gg_buf_reset(&out);
-        if (echo_one(e, m, &out, dest) != 0 ||
+        if (echo_one(t, m, &out, dest) != 0 ||
             gg_store_ack_put(e->st, m->id, GG_XMIT_QUEUE, dest, out.data, out.len, 0) != GG_OK)
             gg_store_ack(e->st, m->id);
         gg_msg_free(m);
@@ -303,6 +408,8 @@ static int utility_main(int responders)
     gg_store *st = NULL;
     gg_channel *ch = NULL;
     pthread_t th[64];
+    echo_thr et[64];
+    op_cost seal = { 0 }, open = { 0 }, replay = { 0 };
     echo_ctx ec;
     sigset_t set;
     int sig;
@@ -320,12 +427,20 @@ static int utility_main(int responders)
     if (ec.rp == NULL)
         return 1;
     ec.st = st;
-    for (int i = 0; i < responders; i++)
-        pthread_create(&th[i], NULL, echo_main, &ec);
+    for (int i = 0; i < responders; i++) {
+        et[i] = (echo_thr){ .e = &ec };
+        pthread_create(&th[i], NULL, echo_main, &et[i]);
+    }
     sigwait(&set, &sig);
     atomic_store(&g_stop, 1);
-    for (int i = 0; i < responders; i++)
+    for (int i = 0; i < responders; i++) {
         pthread_join(th[i], NULL);
+        op_merge(&seal, &et[i].seal);
+        op_merge(&open, &et[i].open);
+        op_merge(&replay, &et[i].replay);
+    }
+    if (g_secure)
+        op_print("rr_responder", &seal, &open, &replay);
     gg_channel_stop(ch);
     gg_replay_close(ec.rp);
     gg_store_close(st);
@@ -341,6 +456,7 @@ typedef struct req_ctx {
     gg_replay *rp;
     int idx;
     int64_t n, errors;
+    op_cost seal, open, replay;
 } req_ctx;
 
 /* check_reply - open and check a secure reply to the request in req. */
@@ -351,15 +467,19 @@ static int check_reply(req_ctx *r, const gg_msg *m, const gg_buf *req, const uin
     size_t ptlen = 0;
     gg_env_hdr h;
     gg_replay_verdict v;
+    op_mark t0 = op_now();
     int ok;
 
     if (gg_env_open(r->k, m->data, m->len, &h, &pt, &ptlen) != GG_OK)
         return -1;
+    op_add(&r->open, t0);
     ok = gg_env_hash(r->k, req->data, req->len, hash) == GG_OK &&
          memcmp(hash, h.req_hash, sizeof hash) == 0 && ptlen == wantlen &&
-         memcmp(pt, want, wantlen) == 0 &&
-         gg_replay_check(r->rp, h.msg_id, h.created_ms, m->id, gg_now_ms(), &v) == GG_OK &&
+         memcmp(pt, want, wantlen) == 0;
+    t0 = op_now();
+    ok = ok && gg_replay_check(r->rp, h.msg_id, h.created_ms, m->id, gg_now_ms(), &v) == GG_OK &&
          v == GG_RV_FRESH;
+    op_add(&r->replay, t0);
     free(pt);
     return ok ? 0 : -1;
 }
@@ -384,12 +504,17 @@ static void *requester_main(void *arg)
         gg_err e;
 
         if (g_secure) {
+            op_mark t1;
+
             hdr_for(&h, GG_ENV_REQUEST, "utility");
             gg_buf_reset(&env);
+            t1 = op_now();
             if (gg_env_seal(r->k, &h, buf, sizeof buf, &env) != GG_OK) {
                 r->errors++;
                 continue;
             }
+            op_add(&r->seal, t1);
+            r->seal.trees += (int64_t)tree_size_of(&env);
             out = env.data;
             outlen = env.len;
         }
@@ -414,7 +539,22 @@ static void *requester_main(void *arg)
     return NULL;
 }
 
-/* rr - one round-trip run (security g_secure); round trips per second. */
+/* cpu_ns - CPU time (user + system) of this process and its waited-for
+ * children so far. */
+static int64_t cpu_ns(void)
+{
+    struct rusage a, b;
+
+    getrusage(RUSAGE_SELF, &a);
+    getrusage(RUSAGE_CHILDREN, &b);
+    return ((int64_t)a.ru_utime.tv_sec + a.ru_stime.tv_sec + b.ru_utime.tv_sec +
+            b.ru_stime.tv_sec) * 1000000000 +
+           ((int64_t)a.ru_utime.tv_usec + a.ru_stime.tv_usec + b.ru_utime.tv_usec +
+            b.ru_stime.tv_usec) * 1000;
+}
+
+/* rr - one round-trip run (security g_secure); round trips per second.
+ * Prints the CPU the run used (both processes, start to stop) in cores. */
 static double rr(int conc, double secs, int responders, int64_t *errors)
 {
     char path[400], pki[400];
@@ -424,7 +564,8 @@ static double rr(int conc, double secs, int responders, int64_t *errors)
     pthread_t th[MAX_CONC];
     gg_env_keys *k = NULL;
     gg_replay *rp = NULL;
-    int64_t total = 0;
+    op_cost seal = { 0 }, open = { 0 }, replay = { 0 };
+    int64_t total = 0, cpu0 = cpu_ns(), wall0 = gg_mono_us();
     pid_t child;
 
     *errors = 0;
@@ -447,7 +588,7 @@ static double rr(int conc, double secs, int responders, int64_t *errors)
     g_from = gg_mono_us() + WARMUP_US;
     g_to = g_from + (int64_t)(secs * 1e6);
     for (int i = 0; i < conc; i++) {
-        rc[i] = (req_ctx){ st, k, rp, i, 0, 0 };
+        rc[i] = (req_ctx){ .st = st, .k = k, .rp = rp, .idx = i };
         pthread_create(&th[i], NULL, requester_main, &rc[i]);
     }
     while (gg_mono_us() < g_to)
@@ -457,7 +598,12 @@ static double rr(int conc, double secs, int responders, int64_t *errors)
         pthread_join(th[i], NULL);
         total += rc[i].n;
         *errors += rc[i].errors;
+        op_merge(&seal, &rc[i].seal);
+        op_merge(&open, &rc[i].open);
+        op_merge(&replay, &rc[i].replay);
     }
+    if (g_secure)
+        op_print("rr_requester", &seal, &open, &replay);
 out:
     if (ch != NULL)
         gg_channel_stop(ch);
@@ -466,6 +612,9 @@ out:
     gg_replay_close(rp);
     gg_store_close(st);
     gg_env_keys_free(k);
+    printf("crypto suite=%s rr secure=%d cpu_cores=%.2f\n", g_suite, g_secure,
+           (double)(cpu_ns() - cpu0) / 1e3 / (double)(gg_mono_us() - wall0));
+    fflush(stdout);
     return (double)total / secs;
 }
 
@@ -474,6 +623,7 @@ int main(int argc, char **argv)
     static const char *const suites[] = { "intl", "gm" };
     double secs = 5, msecs = 2;
     int conc = 64, responders = 64;   /* as bench_rr: one in-flight request each */
+    const char *only = NULL;
     char path[400];
 
     for (int i = 1; i < argc; i++) {
@@ -485,9 +635,12 @@ int main(int argc, char **argv)
             conc = atoi(argv[++i]);
         else if (strcmp(argv[i], "--responders") == 0 && i + 1 < argc)
             responders = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--suite") == 0 && i + 1 < argc &&
+                 (strcmp(argv[i + 1], "intl") == 0 || strcmp(argv[i + 1], "gm") == 0))
+            only = argv[++i];
         else {
             fprintf(stderr, "usage: bench_crypto [--secs S] [--micro S] [--conc N] "
-                            "[--responders N]\n");
+                            "[--responders N] [--suite intl|gm]\n");
             return 2;
         }
     }
@@ -514,6 +667,8 @@ int main(int argc, char **argv)
         double seal_ps, open_ps, cseal_ps, copen_ps, tree, plain, secure;
         int64_t e_plain, e_secure;
 
+        if (only != NULL && strcmp(only, suites[s]) != 0)
+            continue;
         g_suite = suites[s];
         micro(g_suite, msecs, 1, &seal_ps, &open_ps, &tree);
         printf("crypto suite=%s micro seal_per_s=%.0f open_per_s=%.0f\n", g_suite, seal_ps,
