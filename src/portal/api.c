@@ -611,7 +611,8 @@ void gg_api_parse_bills(const char *account_no, const char *query, const char *t
     gg_api_status_ok(st);
 }
 
-/* gg_api_parse_reply - {"status":N,"body":{...}} from the utility. */
+/* gg_api_parse_reply - {"status":N,"body":{...}} from the utility: the
+ * canonical reply by its span (api_reply.c), any other through jansson. */
 void gg_api_parse_reply(const void *pt, size_t len, int *status, char **body,
                         gg_api_status *st)
 {
@@ -619,9 +620,24 @@ void gg_api_parse_reply(const void *pt, size_t len, int *status, char **body,
     json_t *root = NULL;
     json_t *s, *b;
     json_int_t n;
+    const char *fast;
+    size_t fast_len;
+    int n_fast;
 
     *body = NULL;
     *status = 0;
+    if (gg_api_reply_scan(pt, len, &n_fast, &fast, &fast_len)) {  /* api_reply.c */
+        *body = malloc(fast_len + 1);
+        if (*body == NULL) {
+            gg_api_fail(st, 500, "internal", "out of memory");
+            return;
+        }
+        memcpy(*body, fast, fast_len);
+        (*body)[fast_len] = '\0';
+        *status = n_fast;
+        gg_api_status_ok(st);
+        return;
+    }
     root = json_loadb(pt, len, 0, &jerr);
     if (root == NULL || !json_is_object(root)) {
         gg_api_fail(st, 502, "bad_gateway", "the utility's reply is not a JSON object");

@@ -193,6 +193,15 @@ char *gg_api_tx_json(const char *txid, const char *txn, int64_t created_ms, int6
 void gg_api_parse_reply(const void *pt, size_t len, int *status, char **body,
                         gg_api_status *st);
 
+/* gg_api_reply_scan - 1 if the reply payload is exactly what jansson's
+ * compact dump (JSON_REAL_PRECISION(12)) writes and its status and body
+ * are acceptable: *status gets it and *body, *body_len the span of the body
+ * inside pt (nothing allocated). 0 otherwise, which decides nothing: the
+ * reply must then be parsed in full (gg_api_parse_reply does both;
+ * api_reply.c). */
+int gg_api_reply_scan(const void *pt, size_t len, int *status, const char **body,
+                      size_t *body_len);
+
 /* gg_api_error_json - {"error":{"code","message"[,"transaction_id"]}} as a
  * malloc'd string (caller frees); NULL only when out of memory.
  * transaction_id may be NULL. */

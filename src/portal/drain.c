@@ -6,15 +6,17 @@
  * order without leasing (gg_store_browse), opens every reply, checks the
  * authentic ones from the peer against the replay store in one store
  * operation (committed without an fsync of its own: the commit that removes
- * the batch makes the records durable), and hands the opened batch to the loop
- * (ev_replies). The loop answers the waiting calls and records the
- * outcomes (gg_portal_deliver, then the transaction log's flush) and hands
- * the batch back; only then does the drain thread remove the whole batch
- * from the store in one commit, whatever each outcome, because a reply
- * that cannot be opened now never will be. So the loop never waits for a
- * disk or spends its time on decryption, and a reply is recorded before it
- * is removed: after a crash in between, the batch is read again, its
- * replies are redeliveries (same store ids) and find no callers.
+ * the batch makes the records durable), parses the payloads of the replies
+ * that passed (status and body, gg_api_parse_reply), and hands the opened
+ * batch to the loop (ev_replies). The loop answers the waiting calls and
+ * records the outcomes (gg_portal_deliver, then the transaction log's
+ * flush) and hands the batch back; only then does the drain thread remove
+ * the whole batch from the store in one commit, whatever each outcome,
+ * because a reply that cannot be opened now never will be. So the loop
+ * never waits for a disk or spends its time on decryption or JSON, and a
+ * reply is recorded before it is removed: after a crash in between, the
+ * batch is read again, its replies are redeliveries (same store ids) and
+ * find no callers.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -127,18 +129,41 @@ static void open_batch(gg_portal *p, gg_msg **msgs, size_t n, gg_reply_slot *sl)
     free(of);
 }
 
-/* free_slots - free a batch's plaintexts (wiped) and the array. */
+/* gg_portal_slot_clear - wipe and free a slot's plaintext and body. */
+void gg_portal_slot_clear(gg_reply_slot *r)
+{
+    if (r->pt != NULL) {
+        explicit_bzero(r->pt, r->ptlen);
+        free(r->pt);
+        r->pt = NULL;
+    }
+    if (r->body != NULL) {
+        explicit_bzero(r->body, strlen(r->body));  /* personal data, as pt */
+        free(r->body);
+        r->body = NULL;
+    }
+}
+
+/* free_slots - free a batch's plaintexts and bodies (wiped) and the array. */
 static void free_slots(gg_reply_slot *sl, size_t n)
 {
     size_t i;
 
-    for (i = 0; i < n; i++) {
-        if (sl[i].pt != NULL) {
-            explicit_bzero(sl[i].pt, sl[i].ptlen);
-            free(sl[i].pt);
-        }
-    }
+    for (i = 0; i < n; i++)
+        gg_portal_slot_clear(&sl[i]);
     free(sl);
+}
+
+/* parse_batch - parse the payload of each reply to deliver (the loop only
+ * sends the result). Pure, so doing it here for a reply that later finds
+ * no caller or a wrong request hash changes nothing. */
+static void parse_batch(gg_reply_slot *sl, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (sl[i].reject < 0)
+            gg_api_parse_reply(sl[i].pt, sl[i].ptlen, &sl[i].status, &sl[i].body, &sl[i].pst);
 }
 
 /* hand - give the opened batch to the loop and wait until it is handled.
@@ -188,6 +213,7 @@ static long drain_once(gg_pdrain *d)
         return 0;
     }
     open_batch(d->p, msgs, n, sl);
+    parse_batch(sl, n);
     rc = (long)n;
     if (hand(d, sl, n) != 0) {
         rc = -1;

@@ -30,6 +30,7 @@
 #include "audit/audit.h"
 #include "core/log.h"
 #include "core/sig.h"
+#include "portal/offload.h"
 #include "portal/portal_int.h"
 #include "portal/sender.h"
 #include "portal/shed.h"
@@ -500,6 +501,10 @@ static gg_err setup_events(gg_portal *p)
         gg_error("portal", "msg=\"cannot start the sender threads\" err=%s", gg_errname(e));
         return e;
     }
+    gg_psend_set_batch(p->sender, GG_PORTAL_SEND_BATCH, gg_portal_seal_many, gg_portal_put_many);
+    e = gg_offload_start(p->base, &p->offload);
+    if (e != GG_OK)
+        return e;
     e = gg_portal_drain_start(p);  /* drain.c: it drains what a previous run left at once */
     if (e != GG_OK)
         return e;
@@ -520,6 +525,9 @@ static void teardown(gg_portal *p)
      * stop the drain (a batch not yet answered stays in the store). */
     gg_psend_stop(p->sender);
     p->sender = NULL;
+    gg_push_halt(p->push);
+    gg_offload_stop(p->offload);  /* answers the scrapes under way; push's last calls */
+    p->offload = NULL;
     if (p->t != NULL && p->drain != NULL)
         gg_store_unwatch(gg_transport_store(p->t), gg_portal_watch, p);
     gg_portal_drain_stop(p);
@@ -615,7 +623,8 @@ gg_err gg_portal_run(const gg_config *cfg)
     e = gg_portal_tx_open(p);  /* tx.c: transaction outcomes */
     if (e != GG_OK)
         goto out;
-    e = gg_push_start(cfg, p->base, gg_transport_store(p->t), p->keys, p->peer, &p->push);
+    e = gg_push_start(cfg, p->base, gg_transport_store(p->t), p->keys, p->peer, p->offload,
+                      &p->push);
     if (e != GG_OK)
         goto out;
     gg_info("portal", "msg=\"running\" site=%s peer=%s timeout_ms=%lld", p->site, p->peer,

@@ -27,7 +27,8 @@
 #define GG_PORTAL_MAX_PENDING 10000     /* waiting calls; 503 above */
 #define GG_PORTAL_DRAIN_BATCH 256       /* replies per turn of the loop */
 #define GG_PORTAL_STATUS_MAX 600
-#define GG_PORTAL_SENDERS 16            /* threads sealing and putting requests (sender.h) */
+#define GG_PORTAL_SENDERS 4             /* threads sealing and putting requests (sender.h) */
+#define GG_PORTAL_SEND_BATCH 64         /* requests one of them seals and puts at once */
 
 /* Why a reply was refused (gridgate_rejects_total{reason}), relay.c. */
 typedef enum gg_portal_reject {
@@ -91,9 +92,11 @@ typedef struct gg_portal {
     struct gg_psend *sender;              /* request puts off the loop (sender.h) */
     struct gg_pdrain *drain;              /* replies in, off the loop (drain.c) */
     struct event *ev_txflush;             /* commits the transaction log's writes */
+    struct gg_offload *offload;           /* store reads off the loop (offload.h) */
 } gg_portal;
 
-/* One reply of a drained batch, opened and checked off the loop (drain.c). */
+/* One reply of a drained batch, opened, checked and parsed off the loop
+ * (drain.c). */
 typedef struct gg_reply_slot {
     const gg_msg *m;
     gg_env_hdr h;
@@ -101,6 +104,9 @@ typedef struct gg_reply_slot {
     size_t ptlen;
     int reject;               /* a gg_portal_reject, or -1: deliver it */
     const char *why;          /* the reject's log name */
+    int status;               /* when delivered: gg_api_parse_reply of pt, */
+    char *body;               /* its body (malloc'd) */
+    gg_api_status pst;        /* and its verdict (pst.code NULL: well formed) */
 } gg_reply_slot;
 
 /* portal.c */
@@ -130,16 +136,25 @@ gg_err gg_portal_seal(void *ctx, struct gg_psend_job *job);
  * which it uses t only). */
 gg_err gg_portal_put(void *ctx, const char *dest, const void *data, size_t len,
                      int64_t expiry_ms);
+/* gg_portal_seal_many - sender thread: seal n requests with one signature
+ * (sender.h prep_many). */
+gg_err gg_portal_seal_many(void *ctx, struct gg_psend_job **jobs, size_t n);
+/* gg_portal_put_many - sender thread: put n sealed requests in one commit
+ * (sender.h put_many; ctx: the portal, of which it uses t only). */
+gg_err gg_portal_put_many(void *ctx, struct gg_psend_job **jobs, size_t n);
 /* gg_portal_on_sent - loop: a request's seal and put finished (sender.h done). */
 void gg_portal_on_sent(void *arg, struct gg_psend_job *job);
 /* gg_portal_write_rejects - gridgate_rejects_total{reason} as Prometheus text. */
 void gg_portal_write_rejects(gg_portal *p, struct evbuffer *b);
-/* gg_portal_deliver - answer the call of one opened reply, or refuse it. */
+/* gg_portal_deliver - answer the call of one opened reply, or refuse it;
+ * clears the slot (gg_portal_slot_clear). */
 void gg_portal_deliver(gg_portal *p, gg_reply_slot *r);
 /* gg_portal_fail_all - answer every waiting call 503 (at stop). */
 void gg_portal_fail_all(gg_portal *p);
 
 /* drain.c - replies in, off the loop */
+/* gg_portal_slot_clear - wipe and free a slot's plaintext and body. */
+void gg_portal_slot_clear(gg_reply_slot *r);
 /* gg_portal_drain_start - start the drain thread (needs t and ev_replies). */
 gg_err gg_portal_drain_start(gg_portal *p);
 /* gg_portal_drain_stop - stop and free it; NULL drain is fine. Unwatch first. */
@@ -158,9 +173,6 @@ void gg_portal_tx_begun(gg_portal *p, const char *txid, const char *txn, int64_t
 /* gg_portal_tx_done - record a reply's outcome (body may be NULL). */
 void gg_portal_tx_done(gg_portal *p, const char *txid, const char *txn, int status,
                        const char *body);
-/* gg_portal_tx_reply - parse a reply payload and record it (no caller). */
-void gg_portal_tx_reply(gg_portal *p, const char *txid, const char *txn, const void *pt,
-                        size_t ptlen);
 /* gg_portal_handle_payment - POST /api/v1/accounts/{account_no}/payments. */
 void gg_portal_handle_payment(gg_portal *p, struct evhttp_request *req, const gg_reqinfo *ri,
                               const gg_api_route *r);

@@ -7,6 +7,11 @@
  *     or by a move to the dead-letter queue.
  *  2. An event is in at most one slot: the cursor (highest id read) only
  *     grows while the portal runs.
+ *  3. The store is never called on the loop while the offload thread runs
+ *     (offload.h): reads (at most one at a time; a fill asked for meanwhile
+ *     runs after it), acks and dead-letter moves go there, and their
+ *     continuations come back to the loop. A slot is free again as soon as
+ *     its ack or move is queued: the cursor is past its event (2).
  */
 #include "portal/push.h"
 
@@ -22,6 +27,7 @@
 
 #include "core/log.h"
 #include "core/rand.h"
+#include "portal/offload.h"
 
 #define PUSH_POLL_MS 1000
 #define PUSH_HOST_MAX 256
@@ -62,6 +68,9 @@ struct gg_push {
     int64_t cursor;
     struct event *ev_wake;
     struct event *ev_poll;
+    gg_offload *off;                     /* store calls off the loop (borrowed) */
+    int reading;                         /* a browse is with the offload thread */
+    int again;                           /* a fill was asked for meanwhile */
     int stopping;
     uint64_t delivered, failures, dead, rejected;
 };
@@ -123,14 +132,69 @@ static void release(push_slot *s)
     s->last[0] = '\0';
 }
 
+/* One ack or dead-letter move, made off the loop. */
+typedef struct push_op {
+    gg_store *st;
+    int dead;                            /* 1 move to the dead-letter queue, 0 ack */
+    int64_t id;
+    char event_id[33];
+    char reason[GG_DEAD_REASON_MAX];
+    gg_err e;
+} push_op;
+
+/* op_run - offload thread (or the loop, if it cannot take it): the store call. */
+static void op_run(void *arg)
+{
+    push_op *op = arg;
+
+    op->e = op->dead ? gg_store_dead_letter(op->st, op->id, op->reason)
+                     : gg_store_ack(op->st, op->id);
+}
+
+/* op_done - loop: log the outcome, free. */
+static void op_done(void *arg)
+{
+    push_op *op = arg;
+
+    if (op->dead)
+        gg_warn("push", "msg=\"event dead-lettered\" event_id=%s id=%lld reason=\"%s\" err=%s",
+                op->event_id, (long long)op->id, op->reason, gg_errname(op->e));
+    else if (op->e != GG_OK && op->e != GG_ENOTFOUND)
+        gg_warn("push", "msg=\"cannot ack delivered event\" event_id=%s err=%s", op->event_id,
+                gg_errname(op->e));
+    free(op);
+}
+
+/* store_op - ack (dead 0) or dead-letter event id, off the loop when the
+ * offload thread takes it, else at once. */
+static void store_op(gg_push *ps, int dead, int64_t id, const char *event_id,
+                     const char *reason)
+{
+    push_op *op = calloc(1, sizeof *op);
+
+    if (op == NULL) {
+        gg_err e = dead ? gg_store_dead_letter(ps->st, id, reason) : gg_store_ack(ps->st, id);
+
+        gg_warn("push", "msg=\"out of memory; store call made on the loop\" event_id=%s err=%s",
+                event_id, gg_errname(e));
+        return;
+    }
+    op->st = ps->st;
+    op->dead = dead;
+    op->id = id;
+    snprintf(op->event_id, sizeof op->event_id, "%s", event_id);
+    snprintf(op->reason, sizeof op->reason, "%s", reason != NULL ? reason : "");
+    if (gg_offload_submit(ps->off, op_run, op_done, op) != GG_OK) {
+        op_run(op);
+        op_done(op);
+    }
+}
+
 /* dead_letter - take an event out of service with a reason. */
 static void dead_letter(gg_push *ps, int64_t id, const char *event_id, const char *reason)
 {
-    gg_err e = gg_store_dead_letter(ps->st, id, reason);
-
     ps->dead++;
-    gg_warn("push", "msg=\"event dead-lettered\" event_id=%s id=%lld reason=\"%s\" err=%s",
-            event_id, (long long)id, reason, gg_errname(e));
+    store_op(ps, 1, id, event_id, reason);
 }
 
 /* on_timer - the backoff is over: try again. */
@@ -177,16 +241,12 @@ static void on_done(struct evhttp_request *req, void *arg)
     gg_push *ps = s->ps;
     int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
     char why[48];
-    gg_err e;
 
     s->answered = 1;
     if (ps->stopping || s->state != SLOT_POSTING)
         return;
     if (code >= 200 && code < 300) {
-        e = gg_store_ack(ps->st, s->msg_id);
-        if (e != GG_OK && e != GG_ENOTFOUND)
-            gg_warn("push", "msg=\"cannot ack delivered event\" event_id=%s err=%s",
-                    s->event_id, gg_errname(e));
+        store_op(ps, 0, s->msg_id, s->event_id, NULL);
         ps->delivered++;
         gg_debug("push", "msg=\"event delivered\" event_id=%s type=%s attempt=%d status=%d",
                  s->event_id, s->type, s->attempts, code);
@@ -279,47 +339,103 @@ out:
     return rc;
 }
 
-/* fill - give every free slot the next queued event. */
+/* A browse of the events queue, made off the loop. */
+typedef struct push_read {
+    gg_push *ps;
+    int64_t cursor;
+    size_t max;
+    gg_msg **msgs;
+    size_t n;
+    gg_err e;
+} push_read;
+
+/* take_events - give the n events read to free slots, in order (each
+ * moves the cursor); one that fails verification is dead-lettered. */
+static void take_events(gg_push *ps, gg_msg **msgs, size_t n)
+{
+    size_t i;
+    int k;
+
+    for (i = 0; i < n; i++) {
+        push_slot *s = NULL;
+        char why[GG_DEAD_REASON_MAX];
+
+        ps->cursor = msgs[i]->id;
+        for (k = 0; k < ps->nslots && s == NULL; k++)
+            if (ps->slots[k].state == SLOT_FREE)
+                s = &ps->slots[k];
+        if (s == NULL)
+            break;  /* cannot happen: n <= the free slots when the read began */
+        if (open_event(ps, msgs[i], s, why, sizeof why) != 0) {
+            ps->rejected++;
+            dead_letter(ps, msgs[i]->id, "-", why);
+            continue;
+        }
+        s->msg_id = msgs[i]->id;
+        attempt(s);
+    }
+}
+
+/* read_run - offload thread: browse the events after the cursor. */
+static void read_run(void *arg)
+{
+    push_read *r = arg;
+
+    r->e = gg_store_browse(r->ps->st, "events", r->cursor, r->max, 0, &r->msgs, &r->n);
+}
+
+/* read_done - loop: deliver what the browse found; read on while it found
+ * some or another fill was asked for. */
+static void read_done(void *arg)
+{
+    push_read *r = arg;
+    gg_push *ps = r->ps;
+    int more = 0;
+
+    ps->reading = 0;
+    if (r->e != GG_OK) {
+        if (!ps->stopping)
+            gg_warn("push", "msg=\"cannot read events\" err=%s", gg_errname(r->e));
+    } else if (!ps->stopping) {
+        take_events(ps, r->msgs, r->n);
+        more = r->n > 0 || ps->again;
+    }
+    if (r->e == GG_OK)
+        gg_msgs_free(r->msgs, r->n);
+    ps->again = 0;
+    free(r);
+    if (more)
+        fill(ps);
+}
+
+/* fill - give every free slot the next queued event: one browse at a
+ * time, off the loop (at once if the offload thread cannot take it). */
 static void fill(gg_push *ps)
 {
-    gg_msg **msgs = NULL;
-    size_t n = 0, i, nfree = 0;
-    int k = 0;
-    gg_err e;
+    push_read *r;
+    size_t nfree = 0;
+    int k;
 
     if (ps->stopping)
         return;
+    if (ps->reading) {
+        ps->again = 1;
+        return;
+    }
     for (k = 0; k < ps->nslots; k++)
         nfree += ps->slots[k].state == SLOT_FREE;
-    while (nfree > 0) {
-        e = gg_store_browse(ps->st, "events", ps->cursor, nfree, 0, &msgs, &n);
-        if (e != GG_OK) {
-            gg_warn("push", "msg=\"cannot read events\" err=%s", gg_errname(e));
-            return;  /* the poll tries again */
-        }
-        if (n == 0)
-            break;
-        for (i = 0; i < n; i++) {
-            push_slot *s = NULL;
-            char why[GG_DEAD_REASON_MAX];
-
-            ps->cursor = msgs[i]->id;
-            for (k = 0; k < ps->nslots && s == NULL; k++)
-                if (ps->slots[k].state == SLOT_FREE)
-                    s = &ps->slots[k];
-            if (s == NULL)
-                break;  /* cannot happen: n <= nfree */
-            if (open_event(ps, msgs[i], s, why, sizeof why) != 0) {
-                ps->rejected++;
-                dead_letter(ps, msgs[i]->id, "-", why);
-                continue;
-            }
-            s->msg_id = msgs[i]->id;
-            nfree--;
-            attempt(s);
-        }
-        gg_msgs_free(msgs, n);
-        msgs = NULL;
+    if (nfree == 0)
+        return;
+    r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return;  /* the poll tries again */
+    r->ps = ps;
+    r->cursor = ps->cursor;
+    r->max = nfree;
+    ps->reading = 1;
+    if (gg_offload_submit(ps->off, read_run, read_done, r) != GG_OK) {
+        read_run(r);
+        read_done(r);
     }
 }
 
@@ -441,7 +557,8 @@ static gg_err setup_slots(gg_push *ps)
 
 /* gg_push_start - config, slots, wake-ups. */
 gg_err gg_push_start(const gg_config *cfg, struct event_base *base, gg_store *st,
-                     const gg_env_keys *keys, const char *peer, gg_push **out)
+                     const gg_env_keys *keys, const char *peer, gg_offload *off,
+                     gg_push **out)
 {
     const char *url = gg_config_str(cfg, "push.webhook_url");
     struct timeval poll = { PUSH_POLL_MS / 1000, (PUSH_POLL_MS % 1000) * 1000 };
@@ -460,6 +577,7 @@ gg_err gg_push_start(const gg_config *cfg, struct event_base *base, gg_store *st
     ps->st = st;
     ps->keys = keys;
     ps->peer = peer;
+    ps->off = off;
     ps->max_attempts = (int)gg_config_int(cfg, "push.max_attempts");
     ps->backoff_ms = gg_config_int(cfg, "push.backoff_ms");
     ps->backoff_max_ms = gg_config_int(cfg, "push.backoff_max_ms");
@@ -489,6 +607,13 @@ gg_err gg_push_start(const gg_config *cfg, struct event_base *base, gg_store *st
 fail:
     gg_push_stop(ps);
     return e;
+}
+
+/* gg_push_halt - no new deliveries or reads from now on. */
+void gg_push_halt(gg_push *ps)
+{
+    if (ps != NULL)
+        ps->stopping = 1;
 }
 
 /* gg_push_stop - drop connections and timers; queued events stay. */

@@ -13,7 +13,9 @@
  * once, each on its own keep-alive connection. Attempts are counted in
  * memory: after a restart every event still queued is delivered again
  * (at least once; receivers drop repeats by event_id, docs/webhooks.md).
- * Only http:// URLs for now. Runs on the portal's loop thread.
+ * Only http:// URLs for now. Runs on the portal's loop thread; its store
+ * calls (reads, acks, dead-letter moves) run on the portal's offload thread
+ * (offload.h).
  */
 #ifndef GG_PORTAL_PUSH_H
 #define GG_PORTAL_PUSH_H
@@ -26,6 +28,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "envelope/envelope.h"
+#include "portal/offload.h"
 #include "store/store.h"
 
 #define GG_PUSH_SECRET_MIN 16
@@ -37,9 +40,16 @@ typedef struct gg_push gg_push;
 /* gg_push_start - read [push] and start delivering on base. With no
  * push.webhook_url, returns GG_OK and *out NULL (events stay queued).
  * GG_ECONFIG (logged) for a bad URL (not http://) or secret file. st,
- * keys and peer are borrowed and must outlive the push. */
+ * keys, peer and off are borrowed; st, keys and peer must outlive the push.
+ * off (NULL: store calls on the loop) must be stopped after gg_push_halt
+ * and before gg_push_stop. */
 gg_err gg_push_start(const gg_config *cfg, struct event_base *base, gg_store *st,
-                     const gg_env_keys *keys, const char *peer, gg_push **out);
+                     const gg_env_keys *keys, const char *peer, gg_offload *off,
+                     gg_push **out);
+
+/* gg_push_halt - start no delivery and no read any more (the first step of
+ * the stop: then the offload thread, then gg_push_stop); NULL is fine. */
+void gg_push_halt(gg_push *ps);
 
 /* gg_push_stop - abandon deliveries in flight (their events stay queued)
  * and free; NULL is fine. */

@@ -3,9 +3,11 @@
  * A validated request gets an envelope header (kind REQUEST, corr_id =
  * msg_id) and its payload text, its HTTP call is parked in the pending
  * table under the correlation id, and both are handed to the sender
- * threads (sender.h), which seal the envelope (gg_portal_seal: concurrent
- * seals share one signature) and put it durably on the transmission queue
- * for the utility's "requests" queue while the loop serves other calls.
+ * threads (sender.h), which seal the envelope (gg_portal_seal, or with the
+ * other requests waiting under one signature: gg_portal_seal_many) and put
+ * it durably on the transmission queue for the utility's "requests" queue
+ * (gg_portal_put, or in one commit with them: gg_portal_put_many) while the
+ * loop serves other calls.
  * The loop never signs. When the put is durable (gg_portal_on_sent) the
  * request is counted and recorded as relayed and the call's timer of
  * http.request_timeout_ms started; a seal that failed is answered 500, a
@@ -18,7 +20,8 @@
  * one. A reply is refused (counted in gridgate_rejects_total{reason}, its
  * call left to time out) unless it opens, comes from the peer, is fresh and
  * not a replay (replay.h), and carries the hash of the request its call
- * sent.
+ * sent. The drain thread has parsed the payload too, so the loop only
+ * sends the body it got.
  */
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -238,6 +241,70 @@ gg_err gg_portal_seal(void *ctx, gg_psend_job *job)
     return GG_OK;
 }
 
+/* gg_portal_seal_many - sender thread: seal n requests as one tree (one
+ * signature) and hash them; on any error no job is changed (sender.h). */
+gg_err gg_portal_seal_many(void *ctx, gg_psend_job **jobs, size_t n)
+{
+    gg_portal *p = ctx;
+    gg_env_hdr hdrs[GG_PSEND_BATCH_MAX];
+    const void *pts[GG_PSEND_BATCH_MAX];
+    size_t lens[GG_PSEND_BATCH_MAX];
+    gg_buf envs[GG_PSEND_BATCH_MAX];
+    uint8_t hashes[GG_PSEND_BATCH_MAX][GG_ENV_HASH_LEN];
+    size_t i;
+    gg_err e = GG_OK;
+
+    if (n < 2 || n > GG_PSEND_BATCH_MAX || n > GG_ENV_BATCH_MAX)
+        return GG_EINVAL;
+    for (i = 0; i < n; i++) {
+        hdrs[i] = jobs[i]->hdr;
+        pts[i] = jobs[i]->pt;
+        lens[i] = jobs[i]->ptlen;
+        envs[i] = (gg_buf)GG_BUF_INIT(GG_ENV_MAX);
+    }
+    e = gg_env_seal_batch(p->keys, n, hdrs, pts, lens, NULL, envs);
+    for (i = 0; e == GG_OK && i < n; i++)
+        e = gg_env_hash(p->keys, envs[i].data, envs[i].len, hashes[i]);
+    if (e != GG_OK) {
+        for (i = 0; i < n; i++)
+            gg_buf_free(&envs[i]);
+        return e;
+    }
+    for (i = 0; i < n; i++) {
+        explicit_bzero(jobs[i]->pt, jobs[i]->ptlen);  /* holds the token and personal data */
+        free(jobs[i]->pt);
+        jobs[i]->pt = NULL;
+        memcpy(jobs[i]->req_hash, hashes[i], GG_ENV_HASH_LEN);
+        jobs[i]->data = envs[i].data;  /* the job takes the envelope */
+        jobs[i]->len = envs[i].len;
+    }
+    return GG_OK;
+}
+
+/* gg_portal_put_many - sender thread: put n sealed requests in one commit,
+ * all or none (sender.h); a destination gg_transport_send would refuse
+ * fails the batch, so that request alone gets the refusal. */
+gg_err gg_portal_put_many(void *ctx, gg_psend_job **jobs, size_t n)
+{
+    gg_portal *p = ctx;
+    gg_store_put_item items[GG_PSEND_BATCH_MAX];
+    size_t i;
+
+    if (n > GG_PSEND_BATCH_MAX)
+        return GG_EINVAL;
+    memset(items, 0, n * sizeof items[0]);
+    for (i = 0; i < n; i++) {
+        if (jobs[i]->dest[0] == '\0' || strlen(jobs[i]->dest) >= GG_QUEUE_NAME_MAX)
+            return GG_EINVAL;
+        items[i].queue = GG_XMIT_QUEUE;  /* as gg_transport_send */
+        items[i].dest = jobs[i]->dest;
+        items[i].data = jobs[i]->data;
+        items[i].len = jobs[i]->len;
+        items[i].expiry_ms = jobs[i]->hdr.expiry_ms;
+    }
+    return gg_store_put_many(gg_transport_store(p->t), items, n, NULL);
+}
+
 /* gg_portal_put - sender thread: put one sealed request (sender.h). */
 gg_err gg_portal_put(void *ctx, const char *dest, const void *data, size_t len,
                      int64_t expiry_ms)
@@ -370,18 +437,17 @@ static int sent_hash(gg_portal *p, gg_pending *pd)
 }
 
 /* gg_portal_deliver - answer the waiting call of one opened reply, if
- * any, or count, log and audit its refusal. Frees its plaintext. */
+ * any, or count, log and audit its refusal. Frees its plaintext and body. */
 void gg_portal_deliver(gg_portal *p, gg_reply_slot *r)
 {
     const gg_env_hdr *hp = &r->h;
+    const gg_api_status *st = &r->pst;
+    int status = st->code != NULL ? st->http : r->status;
     struct evhttp_request *req;
-    char *body = NULL;
     gg_pending *pd;
-    gg_api_status st;
     gg_reqinfo ri;
     char detail[48];
     char txid[33];
-    int status = 0;
 
     if (r->reject >= 0) {
         refuse_reply(p, r->m, (gg_portal_reject)r->reject, r->why);
@@ -390,7 +456,7 @@ void gg_portal_deliver(gg_portal *p, gg_reply_slot *r)
     gg_hex(hp->corr_id, 16, txid);
     pd = gg_pending_find(p->pending, hp->corr_id);
     if (pd == NULL) {
-        gg_portal_tx_reply(p, txid, hp->txn, r->pt, r->ptlen);  /* tx.c: kept for its id */
+        gg_portal_tx_done(p, txid, hp->txn, status, st->code != NULL ? NULL : r->body);
         p->c.replies_no_caller++;
         gg_audit_note(p->audit, "reply", hp->msg_id, hp->txn, "no_caller");
         gg_info("portal", "msg=\"reply without a waiting call\" txid=%s", txid);
@@ -405,24 +471,17 @@ void gg_portal_deliver(gg_portal *p, gg_reply_slot *r)
     reqinfo_of(pd, &ri, txid);
     forget(p, pd);
     p->c.replies_answered++;
-    gg_api_parse_reply(r->pt, r->ptlen, &status, &body, &st);
-    gg_portal_tx_done(p, txid, hp->txn, st.code != NULL ? st.http : status,
-                      st.code != NULL ? NULL : body);
-    snprintf(detail, sizeof detail, "answered status=%d", st.code != NULL ? st.http : status);
+    gg_portal_tx_done(p, txid, hp->txn, status, st->code != NULL ? NULL : r->body);
+    snprintf(detail, sizeof detail, "answered status=%d", status);
     gg_audit_note(p->audit, "reply", hp->msg_id, hp->txn, detail);
-    if (st.code != NULL) {
+    if (st->code != NULL) {
         gg_warn("portal", "msg=\"malformed reply\" txid=%s", txid);
-        gg_portal_respond_error(p, req, &ri, &st, txid, 0);
+        gg_portal_respond_error(p, req, &ri, st, txid, 0);
         goto out;
     }
-    gg_portal_respond(p, req, &ri, status, body, 0);
+    gg_portal_respond(p, req, &ri, status, r->body, 0);
 out:
-    if (r->pt != NULL) {
-        explicit_bzero(r->pt, r->ptlen);
-        free(r->pt);
-        r->pt = NULL;
-    }
-    free(body);
+    gg_portal_slot_clear(r);
 }
 
 /* gg_portal_fail_all - answer every waiting call 503 (the portal stops). */

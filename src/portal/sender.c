@@ -1,11 +1,13 @@
 /* sender.c - request seals and puts on a small thread pool (sender.h).
  *
  * Two locked FIFO lists: todo (submitted, not yet taken by a thread) and
- * done (put finished, not yet reported). A thread takes one job, runs prep
- * and put on it without holding the lock, appends it to done and activates
- * ev_done, whose callback reports the whole list on the loop. Several
- * threads seal and put at once, so the envelope module signs their seals
- * with one signature and the store merges their changes into one commit.
+ * done (put finished, not yet reported). A thread takes the jobs waiting
+ * (one, or up to batch_max), runs prep and put on them without holding the
+ * lock (the batch functions first, job by job if they fail), appends them
+ * to done and activates ev_done, whose callback reports the whole list on
+ * the loop. Several threads seal and put at once, so the envelope module
+ * signs their seals with one signature and the store merges their changes
+ * into one commit; a thread's own batch is one seal and one put besides.
  * A job's prepared flag is written under the lock after prep returns, so
  * the loop may read what prep made once it sees the flag under the lock.
  */
@@ -32,6 +34,9 @@ struct gg_psend {
     void *ctx;
     gg_psend_done_fn done;
     void *done_arg;
+    size_t batch_max;           /* jobs a thread takes at once (1: no batches) */
+    gg_psend_prep_many_fn prep_many;
+    gg_psend_put_many_fn put_many;
     struct event *ev_done;
     pthread_t th[PSEND_THREADS_MAX];
     size_t nth;
@@ -76,44 +81,75 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     report(s, list);
 }
 
-/* run - prep and put one job (sender thread), setting its result. */
-static void run(gg_psend *s, gg_psend_job *job)
+/* prep_all - prep the n jobs (together if the pool can), mark the ones
+ * made as prepared; their results are set for the ones that failed. */
+static void prep_all(gg_psend *s, gg_psend_job **jobs, size_t n)
 {
-    gg_err e = s->prep != NULL ? s->prep(s->ctx, job) : GG_OK;
+    size_t i;
+    int together = n > 1 && s->prep_many != NULL && s->prep_many(s->ctx, jobs, n) == GG_OK;
 
-    if (e == GG_OK) {
-        pthread_mutex_lock(&s->mu);
-        job->prepared = 1;
-        pthread_mutex_unlock(&s->mu);
-        e = s->put(s->ctx, job->dest, job->data, job->len, job->hdr.expiry_ms);
-    }
-    job->result = e;
+    for (i = 0; i < n; i++)
+        jobs[i]->result = together || s->prep == NULL ? GG_OK : s->prep(s->ctx, jobs[i]);
+    pthread_mutex_lock(&s->mu);
+    for (i = 0; i < n; i++)
+        jobs[i]->prepared = jobs[i]->result == GG_OK;
+    pthread_mutex_unlock(&s->mu);
 }
 
-/* worker - take jobs until stopping and none is left; run each. */
+/* run - prep and put n jobs (sender thread), setting each result. */
+static void run(gg_psend *s, gg_psend_job **jobs, size_t n)
+{
+    gg_psend_job *ready[GG_PSEND_BATCH_MAX];
+    size_t i, m = 0;
+
+    prep_all(s, jobs, n);
+    for (i = 0; i < n; i++)
+        if (jobs[i]->prepared)
+            ready[m++] = jobs[i];
+    if (m > 1 && s->put_many != NULL && s->put_many(s->ctx, ready, m) == GG_OK)
+        return;  /* results stay GG_OK */
+    for (i = 0; i < m; i++)
+        ready[i]->result = s->put(s->ctx, ready[i]->dest, ready[i]->data, ready[i]->len,
+                                  ready[i]->hdr.expiry_ms);
+}
+
+/* take - up to max jobs off todo into jobs (lock held); how many. */
+static size_t take(gg_psend *s, gg_psend_job **jobs, size_t max)
+{
+    size_t n = 0;
+
+    while (n < max && s->todo_head != NULL) {
+        jobs[n] = s->todo_head;
+        s->todo_head = jobs[n]->next;
+        jobs[n]->next = NULL;
+        n++;
+    }
+    if (s->todo_head == NULL)
+        s->todo_tail = NULL;
+    return n;
+}
+
+/* worker - take jobs until stopping and none is left; run them. */
 static void *worker(void *arg)
 {
     gg_psend *s = arg;
-    gg_psend_job *job;
+    gg_psend_job *jobs[GG_PSEND_BATCH_MAX];
+    size_t i, n;
 
     for (;;) {
         pthread_mutex_lock(&s->mu);
         while (s->todo_head == NULL && !s->stopping)
             pthread_cond_wait(&s->cv, &s->mu);
-        job = s->todo_head;
-        if (job == NULL) {
-            pthread_mutex_unlock(&s->mu);
-            return NULL;
-        }
-        s->todo_head = job->next;
-        if (s->todo_head == NULL)
-            s->todo_tail = NULL;
+        n = take(s, jobs, s->batch_max);
         pthread_mutex_unlock(&s->mu);
+        if (n == 0)
+            return NULL;
 
-        run(s, job);
+        run(s, jobs, n);
 
         pthread_mutex_lock(&s->mu);
-        push(&s->done_head, &s->done_tail, job);
+        for (i = 0; i < n; i++)
+            push(&s->done_head, &s->done_tail, jobs[i]);
         if (!s->stopping)
             event_active(s->ev_done, EV_READ, 0);
         pthread_mutex_unlock(&s->mu);
@@ -141,6 +177,7 @@ gg_err gg_psend_start(struct event_base *base, size_t threads, gg_psend_prep_fn 
     s->ctx = ctx;
     s->done = done;
     s->done_arg = done_arg;
+    s->batch_max = 1;
     s->ev_done = event_new(base, -1, 0, on_done, s);
     if (s->ev_done == NULL) {
         gg_psend_stop(s);
@@ -155,6 +192,19 @@ gg_err gg_psend_start(struct event_base *base, size_t threads, gg_psend_prep_fn 
     }
     *out = s;
     return GG_OK;
+}
+
+/* gg_psend_set_batch - batches of up to max jobs per thread. */
+void gg_psend_set_batch(gg_psend *s, size_t max, gg_psend_prep_many_fn prep_many,
+                        gg_psend_put_many_fn put_many)
+{
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->batch_max = max < 1 ? 1 : max > GG_PSEND_BATCH_MAX ? GG_PSEND_BATCH_MAX : max;
+    s->prep_many = prep_many;
+    s->put_many = put_many;
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* gg_psend_submit - hand a job to the threads. */

@@ -12,6 +12,11 @@
  * done is the earliest the call may be counted as relayed. Jobs complete
  * on the loop in the order their puts finished. What prep made (the
  * envelope's hash) the loop may read before done with gg_psend_prepared.
+ * With gg_psend_set_batch a thread takes every job waiting (up to a
+ * maximum) at once and prepares and puts them together (one signature, one
+ * commit, one wake-up of the loop), falling back to prep and put job by
+ * job whenever the batch call fails, so each job's result is what it would
+ * have been alone.
  *
  * Threads: gg_psend_start, gg_psend_submit, gg_psend_inflight,
  * gg_psend_prepared and gg_psend_stop on the loop thread only; prep and
@@ -57,6 +62,13 @@ typedef gg_err (*gg_psend_put_fn)(void *ctx, const char *dest, const void *data,
                                   int64_t expiry_ms);
 /* done - a put finished (loop thread); the job is freed after it returns. */
 typedef void (*gg_psend_done_fn)(void *arg, gg_psend_job *job);
+/* prep_many - prep n (2..max) jobs together (sender thread). GG_OK: every
+ * job made as prep makes it; any error: no job changed (prep then runs on
+ * each, to find the one at fault). */
+typedef gg_err (*gg_psend_prep_many_fn)(void *ctx, gg_psend_job **jobs, size_t n);
+/* put_many - put n (2..max) prepared jobs durably in one commit, all or
+ * nothing (sender thread). Any error: none put (put then runs on each). */
+typedef gg_err (*gg_psend_put_many_fn)(void *ctx, gg_psend_job **jobs, size_t n);
 
 typedef struct gg_psend gg_psend;
 
@@ -67,6 +79,13 @@ typedef struct gg_psend gg_psend;
 gg_err gg_psend_start(struct event_base *base, size_t threads, gg_psend_prep_fn prep,
                       gg_psend_put_fn put, void *ctx, gg_psend_done_fn done, void *done_arg,
                       gg_psend **out);
+
+/* gg_psend_set_batch - let each thread take up to max (1..GG_PSEND_BATCH_MAX)
+ * waiting jobs at once, prepared with prep_many and put with put_many
+ * (either may be NULL: job by job). Before the first submit. */
+#define GG_PSEND_BATCH_MAX 64
+void gg_psend_set_batch(gg_psend *s, size_t max, gg_psend_prep_many_fn prep_many,
+                        gg_psend_put_many_fn put_many);
 
 /* gg_psend_submit - queue job for prep and put; the pool owns it from now
  * on. GG_EINVAL (job not taken) once the pool is stopping. */

@@ -24,6 +24,7 @@
 #include "portal/txlog.h"
 
 #define TX_PRUNE_EVERY_S 3600
+#define TX_FLUSH_MS 5           /* longest a held record waits for its commit */
 
 /* keeps_body - whether a 2xx body of txn is kept in the log. */
 static int keeps_body(const char *txn)
@@ -31,7 +32,8 @@ static int keeps_body(const char *txn)
     return strcmp(txn, "pay") == 0 || strcmp(txn, "unbind") == 0 || strcmp(txn, "bind") == 0;
 }
 
-/* on_flush - end of the loop's turn: commit the held records. */
+/* on_flush - TX_FLUSH_MS after the first held record: commit them (if
+ * a batch of replies has not done it already). */
 static void on_flush(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -39,14 +41,18 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
     gg_portal_tx_flush(arg);
 }
 
-/* hold - group this turn's records into one transaction (txlog.h) and
- * have them committed once the callbacks already due have run. */
+/* hold - group records into one transaction (txlog.h), committed by the
+ * next batch of replies (gg_portal_on_replies) or at the latest
+ * TX_FLUSH_MS later: one commit per batch, not one per turn of the loop,
+ * and a request's pending record and its outcome mostly in the same one. */
 static void hold(gg_portal *p)
 {
+    struct timeval tv = { 0, TX_FLUSH_MS * 1000 };
     int opened = 0;
 
-    if (gg_txlog_hold(p->txlog, &opened) == GG_OK && opened && p->ev_txflush != NULL)
-        event_active(p->ev_txflush, EV_READ, 0);
+    if (gg_txlog_hold(p->txlog, &opened) == GG_OK && opened && p->ev_txflush != NULL &&
+        !evtimer_pending(p->ev_txflush, NULL))
+        evtimer_add(p->ev_txflush, &tv);
 }
 
 /* gg_portal_tx_flush - commit the held records now. */
@@ -105,20 +111,6 @@ void gg_portal_tx_done(gg_portal *p, const char *txid, const char *txn, int stat
                 gg_errname(e));
     json_decref(obj);
     free(kept);
-}
-
-/* gg_portal_tx_reply - a reply nobody waits for: record its outcome. */
-void gg_portal_tx_reply(gg_portal *p, const char *txid, const char *txn, const void *pt,
-                        size_t ptlen)
-{
-    gg_api_status st;
-    char *body = NULL;
-    int status = 0;
-
-    gg_api_parse_reply(pt, ptlen, &status, &body, &st);
-    gg_portal_tx_done(p, txid, txn, st.code != NULL ? st.http : status,
-                      st.code != NULL ? NULL : body);
-    free(body);
 }
 
 /* gg_portal_handle_payment - validate and relay a payment. */
@@ -214,7 +206,7 @@ gg_err gg_portal_tx_open(gg_portal *p)
         return e;
     }
     p->ev_txprune = event_new(p->base, -1, EV_PERSIST, on_prune, p);
-    p->ev_txflush = event_new(p->base, -1, 0, on_flush, p);
+    p->ev_txflush = evtimer_new(p->base, on_flush, p);
     if (p->ev_txprune == NULL || p->ev_txflush == NULL || event_add(p->ev_txprune, &tv) != 0)
         return GG_ENOMEM;
     on_prune(-1, 0, p);

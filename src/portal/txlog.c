@@ -11,8 +11,10 @@
 #define TX_BUSY_MS 2000
 #define TX_BODY_MAX (1 << 20)
 
-/* The statements, prepared once (the loop runs them for every call). */
-enum { Q_BEGIN, Q_FINISH, Q_GET, Q_PRUNE, Q_COUNT };
+/* The statements, prepared once (the loop runs them for every call; the
+ * transaction's BEGIN and COMMIT too, which sqlite3_exec would parse anew
+ * each time). */
+enum { Q_BEGIN, Q_FINISH, Q_GET, Q_PRUNE, Q_HOLD, Q_COMMIT, Q_COUNT };
 
 struct gg_txlog {
     sqlite3 *db;
@@ -28,6 +30,8 @@ static const char *const q_sql[Q_COUNT] = {
     [Q_GET] = "SELECT txid, txn, created_ms, expiry_ms, http_status, done_ms, body FROM tx"
               " WHERE txid = ?1",
     [Q_PRUNE] = "DELETE FROM tx WHERE created_ms < ?1",
+    [Q_HOLD] = "BEGIN",
+    [Q_COMMIT] = "COMMIT",
 };
 
 static const char sql_schema[] =
@@ -80,6 +84,16 @@ gg_err gg_txlog_open(const char *path, gg_txlog **out)
     return GG_OK;
 }
 
+/* exec_q - run prepared statement q (no arguments, no rows) once; an
+ * SQLite result code as sqlite3_exec's (SQLITE_OK when done). */
+static int exec_q(gg_txlog *tl, int q)
+{
+    int rc = sqlite3_step(tl->q[q]);
+
+    sqlite3_reset(tl->q[q]);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 /* gg_txlog_hold - BEGIN unless a transaction is open. */
 gg_err gg_txlog_hold(gg_txlog *tl, int *opened)
 {
@@ -89,7 +103,7 @@ gg_err gg_txlog_hold(gg_txlog *tl, int *opened)
         *opened = 0;
     if (!sqlite3_get_autocommit(tl->db))
         return GG_OK;
-    rc = sqlite3_exec(tl->db, "BEGIN", NULL, NULL, NULL);
+    rc = exec_q(tl, Q_HOLD);
     if (rc != SQLITE_OK)
         return terr(tl->db, rc, "hold");
     if (opened != NULL)
@@ -105,7 +119,7 @@ gg_err gg_txlog_flush(gg_txlog *tl)
 
     if (tl == NULL || sqlite3_get_autocommit(tl->db))
         return GG_OK;
-    rc = sqlite3_exec(tl->db, "COMMIT", NULL, NULL, NULL);
+    rc = exec_q(tl, Q_COMMIT);
     if (rc == SQLITE_OK)
         return GG_OK;
     e = terr(tl->db, rc, "flush");

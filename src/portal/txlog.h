@@ -5,11 +5,11 @@
  * expires, and, once the utility's reply arrived (in time for the caller
  * or not), the reply's status and body. GET /api/v1/transactions/{id}
  * reads it. Writes may be grouped: after gg_txlog_hold, they join one
- * transaction that gg_txlog_flush commits (the portal holds for one turn
- * of its loop). Durability: WAL with synchronous=NORMAL, so a power cut
- * may lose the last moments of records, and a killed process loses the
- * writes held and not yet flushed (at most one turn of the portal's loop;
- * a lost pending record reads as unknown; a reply is recorded and flushed
+ * transaction that gg_txlog_flush commits (the portal holds them until its
+ * next batch of replies, at most 5 ms: tx.c). Durability: WAL with
+ * synchronous=NORMAL, so a power cut may lose the last moments of records,
+ * and a killed process loses the writes held and not yet flushed (at most
+ * 5 ms of them; a lost pending record reads as unknown; a reply is recorded and flushed
  * before it is removed from the store, so a lost outcome is written again
  * when the reply is redelivered). Used only from the portal's loop thread.
  */

@@ -6,6 +6,10 @@
  * regular files up to STATIC_MAX bytes are served. No directory listing.
  * Admin: GET /healthz and GET /metrics (Prometheus text) for loopback
  * clients only; its requests are logged at debug level (scrapes are many).
+ * /metrics writes the loop's own counters at once and reads the store's
+ * families on the offload thread (offload.h: a store read may wait behind
+ * a commit and its fsync), answering when they are in; a scraper that
+ * hangs up meanwhile is forgotten.
  */
 #include <errno.h>
 #include <event2/buffer.h>
@@ -21,6 +25,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "portal/portal_int.h"
+#include "portal/offload.h"
 #include "portal/shed.h"
 #include "portal/push.h"
 
@@ -170,17 +175,49 @@ static void write_metrics(gg_portal *p, struct evbuffer *b)
     if (chtext != NULL)
         evbuffer_add(b, chtext, strlen(chtext));
     free(chtext);
+}
 
-    /* The store's own families: queue gauges, counters, commit latency. */
-    if (p->t != NULL) {
-        static const char *const queues[] = { GG_Q_REPLIES, GG_Q_EVENTS, GG_XMIT_QUEUE };
-        gg_buf sb = GG_BUF_INIT(1u << 20);
+/* A /metrics answer waiting for the store's families (offload thread). */
+typedef struct metrics_job {
+    gg_portal *p;
+    struct evhttp_request *req;   /* NULL once the scraper left */
+    struct evhttp_connection *conn;
+    struct evbuffer *b;           /* the loop's part, written already */
+    gg_store *st;
+    gg_buf sb;                    /* the store's part */
+    gg_err e;
+    gg_reqinfo ri;
+} metrics_job;
 
-        if (gg_store_metrics(gg_transport_store(p->t), queues, sizeof queues / sizeof queues[0],
-                             &sb) == GG_OK)
-            evbuffer_add(b, sb.data, sb.len);
-        gg_buf_free(&sb);
-    }
+/* store_metrics - the store's own families: queue gauges, counters, commit
+ * latency (any thread). */
+static gg_err store_metrics(gg_store *st, gg_buf *sb)
+{
+    static const char *const queues[] = { GG_Q_REPLIES, GG_Q_EVENTS, GG_XMIT_QUEUE };
+
+    return gg_store_metrics(st, queues, sizeof queues / sizeof queues[0], sb);
+}
+
+/* metrics_read - offload thread: read the store's part. */
+static void metrics_read(void *arg)
+{
+    metrics_job *j = arg;
+
+    j->e = store_metrics(j->st, &j->sb);
+}
+
+/* metrics_gone - the scraper's connection closes before the answer; as in
+ * relay.c, a request libevent detached is ours to free. */
+static void metrics_gone(struct evhttp_connection *conn, void *arg)
+{
+    metrics_job *j = arg;
+    struct evhttp_request *req = j->req;
+
+    (void)conn;
+    j->req = NULL;
+    j->conn = NULL;
+    if (req != NULL && evhttp_request_get_connection(req) == NULL)
+        evhttp_request_free(req);
 }
 
 /* peer_is_loopback - the admin client connects from a loopback address. */
@@ -212,6 +249,64 @@ static void admin_send(struct evhttp_request *req, const gg_reqinfo *ri, int sta
              ri->method, ri->log_path, status, (long long)(gg_mono_us() - ri->start_us));
 }
 
+/* metrics_done - loop: the store's part is in; answer and free the job. */
+static void metrics_done(void *arg)
+{
+    metrics_job *j = arg;
+
+    if (j->req != NULL) {
+        if (j->conn != NULL)
+            evhttp_connection_set_closecb(j->conn, NULL, NULL);
+        if (j->e == GG_OK)
+            evbuffer_add(j->b, j->sb.data, j->sb.len);
+        admin_send(j->req, &j->ri, 200, "text/plain; version=0.0.4; charset=utf-8", j->b);
+    }
+    gg_buf_free(&j->sb);
+    evbuffer_free(j->b);
+    free(j);
+}
+
+/* send_metrics - answer /metrics: the loop's part now, the store's part
+ * from the offload thread (inline if it cannot take the job). Takes b. */
+static void send_metrics(gg_portal *p, struct evhttp_request *req, const gg_reqinfo *ri,
+                         struct evbuffer *b)
+{
+    metrics_job *j;
+
+    write_metrics(p, b);
+    if (p->t == NULL) {
+        admin_send(req, ri, 200, "text/plain; version=0.0.4; charset=utf-8", b);
+        evbuffer_free(b);
+        return;
+    }
+    j = calloc(1, sizeof *j);
+    if (j != NULL) {
+        j->p = p;
+        j->req = req;
+        j->b = b;
+        j->st = gg_transport_store(p->t);
+        j->sb = (gg_buf)GG_BUF_INIT(1u << 20);
+        j->ri = *ri;
+        j->conn = evhttp_request_get_connection(req);
+        if (j->conn != NULL)
+            evhttp_connection_set_closecb(j->conn, metrics_gone, j);
+        if (gg_offload_submit(p->offload, metrics_read, metrics_done, j) == GG_OK)
+            return;
+        if (j->conn != NULL)
+            evhttp_connection_set_closecb(j->conn, NULL, NULL);
+        free(j);
+    }
+    {
+        gg_buf sb = GG_BUF_INIT(1u << 20);
+
+        if (store_metrics(gg_transport_store(p->t), &sb) == GG_OK)
+            evbuffer_add(b, sb.data, sb.len);
+        gg_buf_free(&sb);
+    }
+    admin_send(req, ri, 200, "text/plain; version=0.0.4; charset=utf-8", b);
+    evbuffer_free(b);
+}
+
 /* gg_portal_admin_cb - GET /healthz and /metrics on the admin listener. */
 void gg_portal_admin_cb(struct evhttp_request *req, void *arg)
 {
@@ -241,9 +336,8 @@ void gg_portal_admin_cb(struct evhttp_request *req, void *arg)
     } else {
         gg_api_match_admin(m, path, &r, &st);
         if (st.code == NULL && r.id == GG_ROUTE_METRICS) {
-            write_metrics(p, b);
-            admin_send(req, &ri, 200, "text/plain; version=0.0.4; charset=utf-8", b);
-            goto out;
+            send_metrics(p, req, &ri, b);  /* takes b */
+            return;
         }
         if (st.code == NULL) {
             evbuffer_add_printf(b, "{\"status\":\"ok\",\"channel\":\"%s\"}",

@@ -3,7 +3,9 @@
  * slow, both run concurrently on the sender threads, each result (success
  * or failure, of the prep or the put) reaches done on the loop, what prep
  * made is visible to the loop before the put is reported, and stop
- * reports every job not yet reported. */
+ * reports every job not yet reported; in batches, the jobs waiting are
+ * sealed and put together, and a batch that fails falls back to one job
+ * at a time, so each job gets its own result. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,6 +40,11 @@ typedef struct fx {
     pthread_mutex_t gate_mu;  /* holds puts back while closed */
     pthread_cond_t gate_cv;
     int gate_open;
+    int at_gate;              /* puts waiting at the gate */
+    size_t prep_batches[8];   /* sizes of the prep_many calls */
+    size_t put_batches[8];    /* sizes of the put_many calls */
+    int nprep, nput;
+    int bad_eio;              /* jobs for "bad" that failed with the put's own GG_EIO */
 } fx;
 
 /* put_slow - a put that takes SLOW_US; dest "bad" fails with GG_EIO. */
@@ -83,9 +90,60 @@ static gg_err put_gated(void *ctx, const char *dest, const void *data, size_t le
     (void)len;
     (void)expiry_ms;
     pthread_mutex_lock(&f->gate_mu);
+    f->at_gate++;
     while (!f->gate_open)
         pthread_cond_wait(&f->gate_cv, &f->gate_mu);
+    f->at_gate--;
     pthread_mutex_unlock(&f->gate_mu);
+    return strcmp(dest, "bad") == 0 ? GG_EIO : GG_OK;
+}
+
+/* wait_at_gate - until a put waits at the closed gate. */
+static void wait_at_gate(fx *f)
+{
+    int n;
+
+    do {
+        usleep(1000);
+        pthread_mutex_lock(&f->gate_mu);
+        n = f->at_gate;
+        pthread_mutex_unlock(&f->gate_mu);
+    } while (n == 0);
+}
+
+/* prep_many_fx - seals as prep_slow does, all or none: any "unsealable"
+ * fails the batch. Records the batch size. */
+static gg_err prep_many_fx(void *ctx, gg_psend_job **jobs, size_t n)
+{
+    fx *f = ctx;
+    size_t i;
+
+    if (f->nprep < 8)
+        f->prep_batches[f->nprep++] = n;
+    for (i = 0; i < n; i++)
+        if (strcmp(jobs[i]->hdr.txn, "unsealable") == 0)
+            return GG_ETOOBIG;
+    for (i = 0; i < n; i++) {
+        jobs[i]->data = malloc(4);
+        assert_non_null(jobs[i]->data);
+        memcpy(jobs[i]->data, "env", 4);
+        jobs[i]->len = 4;
+        memset(jobs[i]->req_hash, 0xab, sizeof jobs[i]->req_hash);
+    }
+    return GG_OK;
+}
+
+/* put_many_fx - all or none: a "bad" destination fails the batch. */
+static gg_err put_many_fx(void *ctx, gg_psend_job **jobs, size_t n)
+{
+    fx *f = ctx;
+    size_t i;
+
+    if (f->nput < 8)
+        f->put_batches[f->nput++] = n;
+    for (i = 0; i < n; i++)
+        if (strcmp(jobs[i]->dest, "bad") == 0)
+            return GG_EFULL;
     return GG_OK;
 }
 
@@ -108,6 +166,8 @@ static void on_done(void *arg, gg_psend_job *job)
     f->done++;
     if (job->result != GG_OK)
         f->failed++;
+    if (strcmp(job->dest, "bad") == 0 && job->result == GG_EIO)
+        f->bad_eio++;
     if (job->result == GG_OK && (job->len != 4 || memcmp(job->data, "env", 4) != 0))
         f->data_ok = 0;
     if (f->done == f->expect)
@@ -385,6 +445,75 @@ static void test_prepared_hash_is_seen_before_the_put_is_done(void **state)
     gg_psend_stop(s);
 }
 
+/* job_to - an unsealed job of txn for dest. */
+static gg_psend_job *job_to(const char *txn, const char *dest)
+{
+    gg_psend_job *j = job_unsealed(txn);
+
+    strcpy(j->dest, dest);
+    return j;
+}
+
+static void test_waiting_jobs_are_sealed_and_put_together(void **state)
+{
+    fx *f = *state;
+    gg_psend *s = NULL;
+    int i;
+
+    assert_int_equal(gg_psend_start(f->base, 1, prep_slow, put_gated, f, on_done_unsealed, f,
+                                     &s), GG_OK);
+    gg_psend_set_batch(s, 2, prep_many_fx, put_many_fx);
+    f->loop_thread = pthread_self();
+    f->expect = 5;
+    assert_int_equal(gg_psend_submit(s, job_unsealed("bills.query")), GG_OK);
+    wait_at_gate(f);  /* the one thread holds the first job alone */
+    for (i = 0; i < 4; i++)
+        assert_int_equal(gg_psend_submit(s, job_unsealed("bills.query")), GG_OK);
+    open_gate(f);
+    event_base_dispatch(f->base);
+    assert_int_equal(f->done, 5);
+    assert_int_equal(f->failed, 0);
+    assert_true(f->data_ok);
+    /* the four that waited went two by two (the batch maximum) */
+    assert_int_equal(f->nprep, 2);
+    assert_int_equal(f->prep_batches[0], 2);
+    assert_int_equal(f->prep_batches[1], 2);
+    assert_int_equal(f->nput, 2);
+    assert_int_equal(f->put_batches[0], 2);
+    assert_int_equal(f->put_batches[1], 2);
+    gg_psend_stop(s);
+}
+
+static void test_failed_batch_gives_each_job_its_own_result(void **state)
+{
+    fx *f = *state;
+    gg_psend *s = NULL;
+
+    assert_int_equal(gg_psend_start(f->base, 1, prep_slow, put_gated, f, on_done_unsealed, f,
+                                     &s), GG_OK);
+    gg_psend_set_batch(s, 64, prep_many_fx, put_many_fx);
+    f->loop_thread = pthread_self();
+    f->expect = 5;
+    assert_int_equal(gg_psend_submit(s, job_unsealed("bills.query")), GG_OK);
+    wait_at_gate(f);
+    assert_int_equal(gg_psend_submit(s, job_unsealed("bills.query")), GG_OK);
+    assert_int_equal(gg_psend_submit(s, job_unsealed("unsealable")), GG_OK);
+    assert_int_equal(gg_psend_submit(s, job_to("bills.query", "bad")), GG_OK);
+    assert_int_equal(gg_psend_submit(s, job_unsealed("bills.query")), GG_OK);
+    open_gate(f);
+    event_base_dispatch(f->base);
+    assert_int_equal(f->done, 5);
+    /* the unsealable one failed its seal alone (ETOOBIG, checked by
+     * on_done_unsealed), the bad one its put alone; the others went through */
+    assert_int_equal(f->failed, 2);
+    assert_int_equal(f->bad_eio, 1);
+    assert_int_equal(f->nprep, 1);
+    assert_int_equal(f->prep_batches[0], 4);
+    assert_int_equal(f->nput, 1);
+    assert_int_equal(f->put_batches[0], 3);
+    gg_psend_stop(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +527,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_prepared_hash_is_seen_before_the_put_is_done,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_waiting_jobs_are_sealed_and_put_together, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failed_batch_gives_each_job_its_own_result, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
