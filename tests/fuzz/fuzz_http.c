@@ -7,7 +7,9 @@
  * portal hands them outside bytes: route matching (public and admin),
  * query decoding, token header check, bind body, bills query, and the body
  * also as a reply payload from the utility. Every verdict must be
- * consistent: ok with a payload, or an error code with no payload.
+ * consistent: ok with a payload, or an error code with no payload. A reply
+ * the fast path accepts (gg_api_reply_scan) must be one jansson accepts with
+ * the same status and whose body it dumps to the very same bytes.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,6 +53,26 @@ static void verdict(const gg_api_status *st, json_t *payload)
     if (st->code == NULL && st->http != 200)
         abort();
     json_decref(payload);
+}
+
+/* same_as_jansson - abort unless jansson reads reply pt as the fast path
+ * did: an object with an integer status equal to status, and a body that
+ * dumps (compact, 12 digits) to exactly body[0..body_len). */
+static void same_as_jansson(const char *pt, size_t len, int status, const char *body,
+                            size_t body_len)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(pt, len, 0, &jerr);
+    json_t *s = json_object_get(root, "status"), *b = json_object_get(root, "body");
+    char *dump;
+
+    if (!json_is_integer(s) || json_integer_value(s) != status || !json_is_object(b))
+        abort();
+    dump = json_dumps(b, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    if (dump == NULL || strlen(dump) != body_len || memcmp(dump, body, body_len) != 0)
+        abort();
+    free(dump);
+    json_decref(root);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -106,6 +128,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((st.code == NULL) != (rbody != NULL))
             abort();
         free(rbody);
+        {
+            const char *span;
+            size_t span_len;
+            int s2;
+
+            if (gg_api_reply_scan(body, blen, &s2, &span, &span_len))
+                same_as_jansson(body, blen, s2, span, span_len);
+        }
     }
     free(path);
     free(query);

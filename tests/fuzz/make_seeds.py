@@ -101,6 +101,14 @@ def http():
     put("http", "static", b"\x00/index.html\x00\x00\x00")
     put("http", "dotdot", b"\x00/%2e%2e/etc/passwd\x00a=%00\x00\x01\x00{")
     put("http", "delete", b"\x03/api/v1/bindings\x00\x00gg1.x.y\x00")
+    # Replies in the utility's compact form, which the fast path takes.
+    put("http", "reply_usage", b"\x00/\x00\x00\x00"
+        b'{"status":200,"body":{"account_no":"10000001","granularity":"month","usage":'
+        b'[{"period":"2024-01","kwh":312.5,"peak_kwh":180.25,"valley_kwh":132.25}]}}')
+    put("http", "reply_error", b"\x00/\x00\x00\x00"
+        b'{"status":404,"body":{"error":{"code":"not_found","message":"no such account"}}}')
+    put("http", "reply_nested", b"\x00/\x00\x00\x00"
+        b'{"status":200,"body":{"a":[1,-2,3.5e-07,true,false,null,"\\u00e9\\n",{"b":[]}]}}')
 
 
 if __name__ == "__main__":
