@@ -9,7 +9,8 @@
 # straight from the same database behind the same HTTP front with
 # `gridgate bench baseline` (no queue, no channel, no crypto) and drives it
 # the same way. While the gateway runs, /healthz is probed every 10 ms (its
-# latency printed before the result). Last line:
+# latency printed before the result), and after it the utility's cache,
+# governor and backend metrics are printed. Last line:
 #   e2e rps=... p50_ms=... p99_ms=... baseline_rps=... ratio=...
 set -euo pipefail
 
@@ -110,6 +111,17 @@ PROBE=$!
   2> >(tee "$WORK/e2e.err" >&2) | tee "$WORK/e2e.out"
 wait "$PROBE" || true
 cat "$WORK/healthz.out"
+# What the utility saw: cache hits and misses, the governor, the backend.
+python3 - "$((PORT + 3))" <<'PY' || true
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=5)
+c.request("GET", "/metrics")
+keep = ("gridgate_cache_", "gridgate_backend_inflight_max", "gridgate_governor_limit",
+        "gridgate_shed_total")
+for line in c.getresponse().read().decode().splitlines():
+    if line.startswith(keep):
+        print("bench-e2e: utility " + line)
+PY
 for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 wait 2>/dev/null || true
 PIDS=()
