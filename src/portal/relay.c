@@ -282,27 +282,20 @@ gg_err gg_portal_seal_many(void *ctx, gg_psend_job **jobs, size_t n)
 }
 
 /* gg_portal_put_many - sender thread: put n sealed requests in one commit,
- * all or none (sender.h); a destination gg_transport_send would refuse
- * fails the batch, so that request alone gets the refusal. */
+ * all or none (sender.h, gg_transport_send_many); a destination
+ * gg_transport_send would refuse fails the batch, so that request alone
+ * gets the refusal. */
 gg_err gg_portal_put_many(void *ctx, gg_psend_job **jobs, size_t n)
 {
     gg_portal *p = ctx;
-    gg_store_put_item items[GG_PSEND_BATCH_MAX];
-    size_t i;
+    gg_transport_msg msgs[GG_PSEND_BATCH_MAX];
 
     if (n > GG_PSEND_BATCH_MAX)
         return GG_EINVAL;
-    memset(items, 0, n * sizeof items[0]);
-    for (i = 0; i < n; i++) {
-        if (jobs[i]->dest[0] == '\0' || strlen(jobs[i]->dest) >= GG_QUEUE_NAME_MAX)
-            return GG_EINVAL;
-        items[i].queue = GG_XMIT_QUEUE;  /* as gg_transport_send */
-        items[i].dest = jobs[i]->dest;
-        items[i].data = jobs[i]->data;
-        items[i].len = jobs[i]->len;
-        items[i].expiry_ms = jobs[i]->hdr.expiry_ms;
-    }
-    return gg_store_put_many(gg_transport_store(p->t), items, n, NULL);
+    for (size_t i = 0; i < n; i++)
+        msgs[i] = (gg_transport_msg){ jobs[i]->dest, jobs[i]->data, jobs[i]->len,
+                                      jobs[i]->hdr.expiry_ms };
+    return gg_transport_send_many(p->t, msgs, n);
 }
 
 /* gg_portal_put - sender thread: put one sealed request (sender.h). */

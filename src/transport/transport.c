@@ -191,19 +191,51 @@ gg_channel *gg_transport_channel(gg_transport *t)
 }
 
 /* gg_transport_send - put data on the transmission queue for dest. */
+/* dest_ok - dest names a queue at the peer. */
+static int dest_ok(const char *dest)
+{
+    return dest != NULL && dest[0] != '\0' && strlen(dest) < GG_QUEUE_NAME_MAX;
+}
+
 gg_err gg_transport_send(gg_transport *t, const char *dest, const void *data, size_t len,
                          int64_t expiry_ms)
 {
-    if (dest == NULL || dest[0] == '\0' || strlen(dest) >= GG_QUEUE_NAME_MAX)
+    if (!dest_ok(dest))
         return GG_EINVAL;
     return gg_store_put(t->st, GG_XMIT_QUEUE, dest, data, len, expiry_ms, NULL);
+}
+
+/* gg_transport_send_many - n sends in one commit, all or none. */
+gg_err gg_transport_send_many(gg_transport *t, const gg_transport_msg *msgs, size_t n)
+{
+    gg_store_put_item *items;
+    gg_err e;
+
+    if (t == NULL || msgs == NULL || n == 0 || n > GG_STORE_MANY_MAX)
+        return GG_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!dest_ok(msgs[i].dest))
+            return GG_EINVAL;
+    items = calloc(n, sizeof *items);
+    if (items == NULL)
+        return GG_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        items[i].queue = GG_XMIT_QUEUE;
+        items[i].dest = msgs[i].dest;
+        items[i].data = msgs[i].data;
+        items[i].len = msgs[i].len;
+        items[i].expiry_ms = msgs[i].expiry_ms;
+    }
+    e = gg_store_put_many(t->st, items, n, NULL);
+    free(items);
+    return e;
 }
 
 /* gg_transport_reply - ack ack_id and queue data for dest, atomically. */
 gg_err gg_transport_reply(gg_transport *t, int64_t ack_id, const char *dest, const void *data,
                           size_t len, int64_t expiry_ms)
 {
-    if (dest == NULL || dest[0] == '\0' || strlen(dest) >= GG_QUEUE_NAME_MAX)
+    if (!dest_ok(dest))
         return GG_EINVAL;
     return gg_store_ack_put(t->st, ack_id, GG_XMIT_QUEUE, dest, data, len, expiry_ms);
 }

@@ -44,6 +44,19 @@ const char *gg_transport_request_queue(const char *txn);
 gg_err gg_transport_send(gg_transport *t, const char *dest, const void *data, size_t len,
                          int64_t expiry_ms);
 
+/* A message for gg_transport_send_many. */
+typedef struct gg_transport_msg {
+    const char *dest;       /* queue at the peer */
+    const void *data;
+    size_t len;
+    int64_t expiry_ms;
+} gg_transport_msg;
+
+/* gg_transport_send_many - gg_transport_send of n (1..GG_STORE_MANY_MAX)
+ * messages in one commit, all or none: GG_EINVAL (nothing queued) if any
+ * dest is one gg_transport_send would refuse, else the store's error. */
+gg_err gg_transport_send_many(gg_transport *t, const gg_transport_msg *msgs, size_t n);
+
 /* gg_transport_reply - in one transaction, ack local message ack_id and
  * queue data for dest at the peer. */
 gg_err gg_transport_reply(gg_transport *t, int64_t ack_id, const char *dest, const void *data,

@@ -109,6 +109,32 @@ static void test_send_refuses_missing_dest(void **state)
     gg_transport_close(t);
 }
 
+static void test_send_many_puts_all_in_order_or_none(void **state)
+{
+    fx *f = *state;
+    gg_transport *t = open_site(f, "portal", "utility", 0);
+    gg_transport_msg ok[3] = { { GG_Q_REQUESTS, "a", 1, 0 }, { GG_Q_REQUESTS_PRIO, "bb", 2, 0 },
+                               { GG_Q_REQUESTS, "ccc", 3, 0 } };
+    gg_transport_msg bad[2] = { { GG_Q_REQUESTS, "x", 1, 0 }, { "", "y", 1, 0 } };
+    gg_msg **msgs = NULL;
+    size_t n = 0;
+
+    assert_int_equal(gg_transport_send_many(t, bad, 2), GG_EINVAL);
+    assert_int_equal(gg_transport_send_many(t, ok, 0), GG_EINVAL);
+    assert_int_equal(xmit_depth(t), 0);
+    assert_int_equal(gg_transport_send_many(t, ok, 3), GG_OK);
+    assert_int_equal(gg_store_browse(gg_transport_store(t), GG_XMIT_QUEUE, 0, 10, 1 << 20,
+                                     &msgs, &n), GG_OK);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(msgs[i]->dest, ok[i].dest);
+        assert_int_equal(msgs[i]->len, ok[i].len);
+        assert_memory_equal(msgs[i]->data, ok[i].data, ok[i].len);
+    }
+    gg_msgs_free(msgs, n);
+    gg_transport_close(t);
+}
+
 static void test_reply_acks_request_and_queues_reply(void **state)
 {
     fx *f = *state;
@@ -222,6 +248,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_send_puts_on_xmit_with_dest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_refuses_missing_dest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_send_many_puts_all_in_order_or_none, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_reply_acks_request_and_queues_reply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_to_unknown_request_queues_nothing, setup,
                                         teardown),
