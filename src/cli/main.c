@@ -28,6 +28,8 @@ static const char usage[] =
     "                                   a deterministic synthetic marketing database (SQLite)\n"
     "  seed --pg CONNINFO (--accounts N --months M [--db FILE] | --db EXISTING)\n"
     "                                   the same data in PostgreSQL (COPY)\n"
+    "  seed (--db FILE | --pg CONNINFO) --indexes-only\n"
+    "                                   add the indexes a fresh seed has to an older database\n"
     "  bench http --url URL --db FILE [--concurrency C] [--duration S] [--mix query=80,usage=15,pay=5]\n"
     "                                   drive the portal API as bound citizens; latency and outcomes\n"
     "  bench baseline -c UTILITY.conf --listen HOST:PORT\n"

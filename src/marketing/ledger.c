@@ -555,6 +555,26 @@ gg_err gg_mkt_mark_set(gg_mkt *m, const char *name, const char *value)
     return e != GG_OK ? e : step_done(db, st, "mark set", NULL);
 }
 
+/* gg_mkt_mark_move - compare-and-set a named mark. */
+gg_err gg_mkt_mark_move(gg_mkt *m, const char *name, const char *expected, const char *value)
+{
+    if (gg_mkt_pg(m) != NULL) /* PostgreSQL: pg_ledger.c */
+        return mkt_pgl_mark_move(gg_mkt_pg(m), name, expected, value);
+    /* inserts a missing mark (expected "" never matches a stored value,
+     * so a mark that exists but was not expected is left alone) */
+    static const char sql[] =
+        "INSERT INTO gg_marks(name, value) VALUES (?1, ?3)"
+        " ON CONFLICT(name) DO UPDATE SET value = excluded.value WHERE gg_marks.value = ?2";
+    sqlite3 *db = db_of(m, "mark move");
+    sqlite3_stmt *st = NULL;
+    gg_err e;
+
+    if (db == NULL || name == NULL || expected == NULL || value == NULL || value[0] == '\0')
+        return GG_EINVAL;
+    e = prep_bound(db, sql, &st, "mark move", "sss", name, expected, value);
+    return e != GG_OK ? e : step_one_change(db, st, "mark move");
+}
+
 /* read_issued - the current row (bill_id, account_no, period, issued_on,
  * due_date, amount) into the gg_bill_issued at row. */
 static gg_err read_issued(sqlite3_stmt *st, void *row)
@@ -582,7 +602,7 @@ gg_err gg_mkt_issued_list(gg_mkt *m, const char *after_issued, const char *after
         return mkt_pgl_issued_list(gg_mkt_pg(m), after_issued, after_bill, max, out, n);
     static const char sql[] =
         "SELECT bill_id, account_no, period, issued_on, due_date, amount_fen FROM bills"
-        " WHERE issued_on > ?1 OR (issued_on = ?1 AND bill_id > ?2)"
+        " WHERE (issued_on, bill_id) > (?1, ?2)"  /* a row value: the index can seek */
         " ORDER BY issued_on, bill_id LIMIT ?3";
     sqlite3 *db = db_of(m, "issued list");
     sqlite3_stmt *st = NULL;

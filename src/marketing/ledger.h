@@ -107,7 +107,8 @@ void gg_outbox_free(gg_outbox_row *rows, size_t n);
 gg_err gg_mkt_outbox_delete(gg_mkt *m, int64_t seq);
 
 /* gg_mkt_overdue_list - up to max unpaid bills with due_date < today
- * ("YYYY-MM-DD"), for the overdue sweep. *out malloc'd (free). */
+ * ("YYYY-MM-DD"), for the overdue sweep, oldest due first. *out malloc'd
+ * (free). Reads through an index on bills(status, due_date, bill_id). */
 gg_err gg_mkt_overdue_list(gg_mkt *m, const char *today, size_t max, gg_bill_due **out,
                            size_t *n);
 
@@ -130,9 +131,16 @@ typedef struct gg_bill_issued {
 gg_err gg_mkt_mark_get(gg_mkt *m, const char *name, char *out, size_t outsz);
 /* gg_mkt_mark_set - set the named mark (in the caller's transaction). */
 gg_err gg_mkt_mark_set(gg_mkt *m, const char *name, const char *value);
+/* gg_mkt_mark_move - set the named mark to value only if it is still
+ * expected ("" for a mark that must not exist yet), in the caller's
+ * transaction. GG_ENOTFOUND if it was not (someone else moved it: roll
+ * back). On PostgreSQL the row lock makes a concurrent move wait. */
+gg_err gg_mkt_mark_move(gg_mkt *m, const char *name, const char *expected, const char *value);
 
 /* gg_mkt_issued_list - up to max bills after (issued_on, bill_id) in that
- * order; both "" for the very first. *out malloc'd (free), NULL if *n 0. */
+ * order; both "" for the very first. *out malloc'd (free), NULL if *n 0.
+ * Reads through an index on bills(issued_on, bill_id) when there is one
+ * (the seed makes it: docs/marketing-schema.md). */
 gg_err gg_mkt_issued_list(gg_mkt *m, const char *after_issued, const char *after_bill,
                           size_t max, gg_bill_issued **out, size_t *n);
 

@@ -107,11 +107,14 @@ static const gg_mkt_qdef pg_defs[Q_COUNT] = {
       "  ON CONFLICT (name) DO UPDATE SET value = excluded.value" },
     { "issued_list", 3,
       "SELECT bill_id, account_no, period, issued_on, due_date, amount_fen FROM bills\n"
-      "  WHERE issued_on > $1 OR (issued_on = $1 AND bill_id > $2)\n"
+      "  WHERE (issued_on, bill_id) > ($1, $2)\n"
       "  ORDER BY issued_on, bill_id LIMIT $3" },
     { "issued_last", 0,
       "SELECT issued_on || '|' || bill_id FROM bills\n"
       "  ORDER BY issued_on DESC, bill_id DESC LIMIT 1" },
+    { "mark_move", 3,
+      "INSERT INTO gg_marks(name, value) VALUES ($1, $3)\n"
+      "  ON CONFLICT (name) DO UPDATE SET value = excluded.value WHERE gg_marks.value = $2" },
 };
 
 struct mkt_pg {

@@ -24,7 +24,7 @@ enum mkt_pg_q {
     Q_BILL_SET_STATUS, Q_OVERDUE_LIST, Q_OUTBOX_PUT, Q_OUTBOX_LIST, Q_OUTBOX_DELETE,
     Q_PREPARE_USAGE,                      /* data preparation, run unprepared */
     Q_ACCOUNTS,                           /* active account numbers, for probes */
-    Q_MARK_GET, Q_MARK_SET, Q_ISSUED_LIST, Q_ISSUED_LAST,
+    Q_MARK_GET, Q_MARK_SET, Q_ISSUED_LIST, Q_ISSUED_LAST, Q_MARK_MOVE,
     Q_COUNT
 };
 
@@ -72,6 +72,7 @@ gg_err mkt_pgl_outbox_list(mkt_pg *pg, size_t max, gg_outbox_row **out, size_t *
 gg_err mkt_pgl_outbox_delete(mkt_pg *pg, int64_t seq);
 gg_err mkt_pgl_mark_get(mkt_pg *pg, const char *name, char *out, size_t outsz);
 gg_err mkt_pgl_mark_set(mkt_pg *pg, const char *name, const char *value);
+gg_err mkt_pgl_mark_move(mkt_pg *pg, const char *name, const char *expected, const char *value);
 gg_err mkt_pgl_issued_list(mkt_pg *pg, const char *after_issued, const char *after_bill,
                            size_t max, gg_bill_issued **out, size_t *n);
 gg_err mkt_pgl_issued_last(mkt_pg *pg, char *out, size_t outsz);

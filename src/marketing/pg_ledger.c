@@ -261,6 +261,18 @@ gg_err mkt_pgl_mark_set(mkt_pg *pg, const char *name, const char *value)
     return one(pg, Q_MARK_SET, params, NULL);
 }
 
+gg_err mkt_pgl_mark_move(mkt_pg *pg, const char *name, const char *expected, const char *value)
+{
+    const char *params[3] = { name, expected, value };
+    long n = 0;
+    gg_err e;
+
+    if (!name || !expected || !value || value[0] == '\0')
+        return GG_EINVAL;
+    e = one(pg, Q_MARK_MOVE, params, &n);
+    return e == GG_OK && n != 1 ? GG_ENOTFOUND : e;
+}
+
 /* read_issued - row i of an issued_list result into the gg_bill_issued at row. */
 static gg_err read_issued(const PGresult *r, int i, void *row)
 {

@@ -26,6 +26,21 @@ typedef struct gg_seed_opts {
  * partly written file is removed. accounts <= 1,000,000. */
 gg_err gg_seed_sqlite(const char *path, const gg_seed_opts *opts);
 
+/* gg_seed_indexes - add to the existing SQLite marketing database at path
+ * the indexes a fresh seed has and it lacks (an older seed: those the bill
+ * sweeps need, docs/marketing-schema.md), in one transaction; *created (may
+ * be NULL) gets how many were built. Waits up to 10 s for the write lock
+ * (GG_EIO after). Those present are left alone, so a second call is quick. */
+gg_err gg_seed_indexes(const char *path, int *created);
+
+/* gg_seed_pg_indexes - the same on the PostgreSQL database at conninfo
+ * (then ANALYZE bills). GG_EIO if it cannot connect or a statement fails. */
+gg_err gg_seed_pg_indexes(const char *conninfo, int *created);
+
+/* gg_seed_index_sql - the seed's index statements (CREATE INDEX IF NOT
+ * EXISTS ..., ';'-separated), which both backends accept. */
+const char *gg_seed_index_sql(void);
+
 /* gg_seed_pg - copy every table of the SQLite marketing database at
  * sqlite_path into the PostgreSQL database at conninfo (same columns, keys
  * and indexes; COPY, one transaction). GG_EEXISTS if one of the tables

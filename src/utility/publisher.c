@@ -6,6 +6,9 @@
  *  2. An event keeps the id it got when its row was written, on every
  *     resend.
  *  3. An overdue transition and its bill.overdue event commit together.
+ *  4. No sweep reads a list inside its write transaction: the lists are
+ *     plain reads; the transaction re-checks (conditional writes) and
+ *     drops what another writer moved meanwhile.
  */
 #include "utility/publisher.h"
 
@@ -153,8 +156,8 @@ static void today(char out[11])
 }
 
 /* put_event - an outbox row of type with data (a JSON object, taken), in
- * the open transaction. */
-static gg_err put_event(gg_publisher *p, const char *type, json_t *data)
+ * m's open transaction. */
+static gg_err put_event(gg_mkt *m, const char *type, json_t *data)
 {
     uint8_t id[16];
     char hex[33];
@@ -169,19 +172,19 @@ static gg_err put_event(gg_publisher *p, const char *type, json_t *data)
         return GG_ENOMEM;
     gg_new_id(id);
     gg_hex(id, sizeof id, hex);
-    e = gg_mkt_outbox_put(p->mkt, hex, type, text, gg_now_ms());
+    e = gg_mkt_outbox_put(m, hex, type, text, gg_now_ms());
     free(text);
     return e;
 }
 
-/* finish - commit or roll back the sweep's transaction; log the outcome.
- * GG_OK if it committed. */
-static gg_err finish(gg_publisher *p, gg_err e, const char *what, size_t n)
+/* finish - commit or roll back the sweep's transaction on m; log the
+ * outcome. GG_OK if it committed. */
+static gg_err finish(gg_mkt *m, gg_err e, const char *what, size_t n)
 {
     if (e == GG_OK)
-        e = gg_mkt_commit(p->mkt);
+        e = gg_mkt_commit(m);
     else
-        gg_mkt_rollback(p->mkt);
+        gg_mkt_rollback(m);
     if (e != GG_OK)
         gg_warn("utility", "msg=\"bill sweep failed\" what=%s err=%s", what, gg_errname(e));
     else if (n > 0)
@@ -189,82 +192,153 @@ static gg_err finish(gg_publisher *p, gg_err e, const char *what, size_t n)
     return e;
 }
 
-/* sweep_overdue - unpaid bills past due become overdue, with their events. */
-static void sweep_overdue(gg_publisher *p)
+/* sweep_overdue - unpaid bills past due become overdue, with their events.
+ * The list is a plain read; the transaction only moves each bill still
+ * unpaid (conditional) and writes its event. *moved gets the count. */
+static gg_err sweep_overdue(gg_mkt *m, gg_gate *gate, size_t *moved)
 {
     gg_bill_due *v = NULL;
-    size_t n = 0, i, moved = 0;
+    size_t n = 0, i;
     char day[11];
     gg_err e;
 
+    *moved = 0;
     today(day);
-    e = gg_mkt_begin(p->mkt);
-    if (e != GG_OK)
-        return;
-    e = gg_mkt_overdue_list(p->mkt, day, PUB_SWEEP_MAX, &v, &n);
+    e = gg_mkt_overdue_list(m, day, PUB_SWEEP_MAX, &v, &n);
+    if (e != GG_OK || n == 0) {
+        if (e != GG_OK)
+            gg_warn("utility", "msg=\"bill sweep failed\" what=bill.overdue err=%s",
+                    gg_errname(e));
+        free(v);
+        return e;
+    }
+    e = gg_mkt_begin(m);
     for (i = 0; e == GG_OK && i < n; i++) {
-        e = gg_mkt_bill_set_status(p->mkt, v[i].bill_id, "unpaid", "overdue");
+        e = gg_mkt_bill_set_status(m, v[i].bill_id, "unpaid", "overdue");
         if (e == GG_ENOTFOUND) {
-            e = GG_OK;
+            e = GG_OK;  /* paid (or moved) since the list: nothing to announce */
             continue;
         }
+        if (e == GG_OK)  /* what is due now: a part may have been paid since the list */
+            e = gg_mkt_bill_due(m, v[i].bill_id, &v[i]);
         if (e == GG_OK)
-            e = put_event(p, "bill.overdue",
+            e = put_event(m, "bill.overdue",
                           json_pack("{s:s, s:s, s:I, s:s}", "bill_id", v[i].bill_id,
                                     "account_no", v[i].account_no, "amount_due_fen",
                                     (json_int_t)(v[i].amount_fen - v[i].paid_fen),
                                     "bill_status", "overdue"));
-        moved += e == GG_OK;
+        *moved += e == GG_OK;
     }
-    if (finish(p, e, "bill.overdue", moved) == GG_OK) {
+    e = finish(m, e, "bill.overdue", *moved);
+    if (e == GG_OK) {
         for (i = 0; i < n; i++)
-            gg_gate_invalidate(p->gate, v[i].account_no);
+            gg_gate_invalidate(gate, v[i].account_no);
+    } else {
+        *moved = 0;
     }
     free(v);
+    return e;
 }
 
-/* sweep_issued - a bill.issued event for each bill issued since the mark
- * (the first sweep only sets the mark: history is not announced). */
-static void sweep_issued(gg_publisher *p)
+/* first_mark - the first sweep: the mark at the newest bill, so history is
+ * not announced (read outside the transaction, set only if still unset). */
+static gg_err first_mark(gg_mkt *m)
 {
-    gg_bill_issued *v = NULL;
-    char mark[GG_MKT_MARK_MAX], *bar;
-    size_t n = 0, i;
-    gg_err e;
+    char last[GG_MKT_MARK_MAX];
+    gg_err e = gg_mkt_issued_last(m, last, sizeof last);
 
-    e = gg_mkt_begin(p->mkt);
-    if (e != GG_OK)
-        return;
-    e = gg_mkt_mark_get(p->mkt, "bill_issued", mark, sizeof mark);
-    if (e == GG_ENOTFOUND) {
-        e = gg_mkt_issued_last(p->mkt, mark, sizeof mark);
-        if (e == GG_OK)
-            e = gg_mkt_mark_set(p->mkt, "bill_issued", mark);
-        (void)finish(p, e, "bill.issued mark", 0);
-        return;
+    if (e == GG_OK)
+        e = gg_mkt_begin(m);
+    if (e != GG_OK) {
+        gg_warn("utility", "msg=\"bill sweep failed\" what=\"bill.issued mark\" err=%s",
+                gg_errname(e));
+        return e;
     }
-    bar = e == GG_OK ? strchr(mark, '|') : NULL;
-    if (bar == NULL) {
-        (void)finish(p, e == GG_OK ? GG_EINVAL : e, "bill.issued mark", 0);
-        return;
+    e = gg_mkt_mark_move(m, "bill_issued", "", last);
+    if (e == GG_ENOTFOUND) {  /* another utility node set it meanwhile */
+        gg_mkt_rollback(m);
+        return GG_OK;
     }
-    *bar = '\0';
-    e = gg_mkt_issued_list(p->mkt, mark, bar + 1, PUB_SWEEP_MAX, &v, &n);
+    return finish(m, e, "bill.issued mark", 0);
+}
+
+/* announce - in one transaction, a bill.issued event for each of the n
+ * bills of v (listed after mark) and the mark moved to the last of them,
+ * only if it is still mark; else (another node moved it) nothing is kept
+ * and *sent stays 0: the next sweep lists again from the new mark. */
+static gg_err announce(gg_mkt *m, gg_gate *gate, const char *mark, const gg_bill_issued *v,
+                       size_t n, size_t *sent)
+{
+    char next[GG_MKT_MARK_MAX];
+    size_t i;
+    gg_err e = gg_mkt_begin(m);
+
     for (i = 0; e == GG_OK && i < n; i++)
-        e = put_event(p, "bill.issued",
+        e = put_event(m, "bill.issued",
                       json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "bill_id", v[i].bill_id,
                                 "account_no", v[i].account_no, "period", v[i].period,
                                 "issued_on", v[i].issued_on, "due_date", v[i].due_date,
                                 "amount_fen", (json_int_t)v[i].amount_fen));
-    if (e == GG_OK && n > 0) {
-        snprintf(mark, sizeof mark, "%s|%s", v[n - 1].issued_on, v[n - 1].bill_id);
-        e = gg_mkt_mark_set(p->mkt, "bill_issued", mark);
+    snprintf(next, sizeof next, "%s|%s", v[n - 1].issued_on, v[n - 1].bill_id);
+    if (e == GG_OK)
+        e = gg_mkt_mark_move(m, "bill_issued", mark, next);
+    if (e == GG_ENOTFOUND) {
+        gg_info("utility", "msg=\"bill.issued mark moved by another node; round dropped\"");
+        gg_mkt_rollback(m);
+        return GG_OK;
     }
-    if (finish(p, e, "bill.issued", e == GG_OK ? n : 0) == GG_OK) {
+    e = finish(m, e, "bill.issued", n);
+    if (e == GG_OK) {
+        *sent = n;
         for (i = 0; i < n; i++)
-            gg_gate_invalidate(p->gate, v[i].account_no);
+            gg_gate_invalidate(gate, v[i].account_no);
     }
+    return e;
+}
+
+/* sweep_issued - a bill.issued event for each bill issued since the mark
+ * (the first sweep only sets the mark: history is not announced). The mark
+ * and the list are plain reads; announce writes. *sent gets the events
+ * written. */
+static gg_err sweep_issued(gg_mkt *m, gg_gate *gate, size_t *sent)
+{
+    gg_bill_issued *v = NULL;
+    char mark[GG_MKT_MARK_MAX], after[GG_MKT_MARK_MAX], *bar;
+    size_t n = 0;
+    gg_err e;
+
+    *sent = 0;
+    e = gg_mkt_mark_get(m, "bill_issued", mark, sizeof mark);
+    if (e == GG_ENOTFOUND)
+        return first_mark(m);
+    memcpy(after, mark, sizeof after);
+    bar = e == GG_OK ? strchr(after, '|') : NULL;
+    if (bar != NULL) {
+        *bar = '\0';
+        e = gg_mkt_issued_list(m, after, bar + 1, PUB_SWEEP_MAX, &v, &n);
+    } else if (e == GG_OK) {
+        e = GG_EINVAL;  /* not a mark this code wrote */
+    }
+    if (e != GG_OK)
+        gg_warn("utility", "msg=\"bill sweep failed\" what=bill.issued err=%s", gg_errname(e));
+    else if (n > 0)
+        e = announce(m, gate, mark, v, n, sent);
     free(v);
+    return e;
+}
+
+/* gg_bill_sweep - both sweeps, announced bills first. */
+gg_err gg_bill_sweep(gg_mkt *m, gg_gate *gate, size_t *issued, size_t *overdue)
+{
+    size_t a = 0, b = 0;
+    gg_err e = sweep_issued(m, gate, &a);
+    gg_err e2 = sweep_overdue(m, gate, &b);
+
+    if (issued != NULL)
+        *issued = a;
+    if (overdue != NULL)
+        *overdue = b;
+    return e != GG_OK ? e : e2;
 }
 
 /* prune - drop inbox records past the retention (the guarantee's window). */
@@ -303,8 +377,7 @@ static void *pub_main(void *arg)
             next_prune = now + PUB_PRUNE_EVERY_MS;
         }
         if (now >= next_sweep) {
-            sweep_issued(p);
-            sweep_overdue(p);
+            (void)gg_bill_sweep(p->mkt, p->gate, NULL, NULL);  /* logs its failures */
             next_sweep = now + p->sweep_ms;
         }
         e = gg_publish_once(p->mkt, p->t, p->keys, p->site, p->peer, PUB_BATCH, &sent);

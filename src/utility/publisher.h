@@ -11,10 +11,14 @@
  * utility.bill_sweep_s, publishes bill.issued for bills issued since its
  * mark (gg_marks "bill_issued", advanced in the same transaction) and marks
  * unpaid bills past their due date overdue, each with a bill.overdue event
- * in the same transaction. Once a sweep has committed, the cached answers
- * of every account it touched are dropped (gg_gate_invalidate), so that a
- * bill the marketing system issued, or one the sweep made overdue, is not
- * hidden by a cached answer (fresh or, under saturation, stale).
+ * in the same transaction. A sweep never holds the marketing database's
+ * write lock while it reads: it lists outside any transaction, then writes
+ * in a short one that re-checks (the mark still the one it read, each bill
+ * still unpaid) and drops what moved meanwhile. Once a sweep has committed,
+ * the cached answers of every account it touched are dropped
+ * (gg_gate_invalidate), so that a bill the marketing system issued, or one
+ * the sweep made overdue, is not hidden by a cached answer (fresh or, under
+ * saturation, stale).
  */
 #ifndef GG_UTILITY_PUBLISHER_H
 #define GG_UTILITY_PUBLISHER_H
@@ -52,5 +56,15 @@ char *gg_event_json(const gg_outbox_row *row, const char *source);
  * tests and `gridgate admin publish-outage`. */
 gg_err gg_publish_once(gg_mkt *m, gg_transport *t, const gg_env_keys *keys, const char *site,
                        const char *peer, size_t max, size_t *sent);
+
+/* gg_bill_sweep - one bill sweep on m, as the thread runs it: bill.issued
+ * for up to 200 bills issued since the mark (the first sweep only sets the
+ * mark), then up to 200 unpaid bills past due made overdue with
+ * bill.overdue. gate (may be NULL) loses the touched accounts' cached
+ * answers. *issued and *overdue (each may be NULL) get the events written.
+ * Failures are logged; the first is returned (a round dropped because
+ * another node moved the mark is GG_OK with *issued 0). For the thread and
+ * tests. */
+gg_err gg_bill_sweep(gg_mkt *m, gg_gate *gate, size_t *issued, size_t *overdue);
 
 #endif
