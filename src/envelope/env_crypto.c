@@ -14,8 +14,10 @@
  * at load, and the signing and verifying contexts are built at load
  * (env_sig_ctx) and copied per call. HKDF (RFC 5869) and HMAC (RFC 2104)
  * are computed here over the fetched digest, as the same bytes as OpenSSL's
- * EVP_KDF "HKDF" and EVP_MAC "HMAC" (tests/vectors check it). Every call
- * makes its own contexts: these functions only read a gg_env_keys.
+ * EVP_KDF "HKDF" and EVP_MAC "HMAC" (tests/vectors check it). Digest
+ * work runs in a scratch context the caller passes in (one per seal or
+ * open, reused from step to step); the others are made per call. These
+ * functions only read a gg_env_keys.
  */
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -267,12 +269,12 @@ static gg_err hmac(const gg_env_keys *k, EVP_MD_CTX *c, const uint8_t *key, size
     return rc;
 }
 
-gg_err env_derive(const gg_env_keys *k, const uint8_t secret[32], const uint8_t msg_id[16],
-                  const char *sender, const char *receiver, uint8_t key[ENV_KEY_MAX])
+gg_err env_derive(const gg_env_keys *k, EVP_MD_CTX *c, const uint8_t secret[32],
+                  const uint8_t msg_id[16], const char *sender, const char *receiver,
+                  uint8_t key[ENV_KEY_MAX])
 {
     uint8_t info[32 + 2 * GG_ENV_NAME_MAX + 2], prk[GG_ENV_HASH_LEN], t[GG_ENV_HASH_LEN];
     size_t ilen, pl = strlen(k->s->info), sl = strlen(sender), rl = strlen(receiver);
-    EVP_MD_CTX *c;
     gg_err rc;
 
     if (sl >= GG_ENV_NAME_MAX || rl >= GG_ENV_NAME_MAX || pl > 32 ||
@@ -286,9 +288,6 @@ gg_err env_derive(const gg_env_keys *k, const uint8_t secret[32], const uint8_t 
     info[ilen++] = (uint8_t)rl;
     memcpy(info + ilen, receiver, rl);
     ilen += rl;
-    c = EVP_MD_CTX_new();
-    if (c == NULL)
-        return GG_ENOMEM;
     /* extract: PRK = HMAC(salt, IKM); expand: T(i) = HMAC(PRK, T(i-1) || info || i) */
     rc = hmac(k, c, msg_id, 16, &(env_part){ secret, 32 }, 1, prk);
     for (size_t off = 0, i = 1; rc == GG_OK && off < k->s->key_len; off += sizeof t, i++) {
@@ -300,28 +299,22 @@ gg_err env_derive(const gg_env_keys *k, const uint8_t secret[32], const uint8_t 
         if (rc == GG_OK)
             memcpy(key + off, t, take);
     }
-    EVP_MD_CTX_free(c);
     OPENSSL_cleanse(prk, sizeof prk);
     OPENSSL_cleanse(t, sizeof t);
     return rc;
 }
 
-/* gm_mac - HMAC-SM3(mac_key, u32 len(aad) || aad || nonce || ct) into tag. */
-static gg_err gm_mac(const gg_env_keys *k, const uint8_t *mac_key, const uint8_t *nonce,
-                     const uint8_t *aad, size_t aadlen, const uint8_t *ct, size_t len,
-                     uint8_t tag[32])
+/* gm_mac - HMAC-SM3(mac_key, u32 len(aad) || aad || nonce || ct) into tag;
+ * c is the caller's scratch context. */
+static gg_err gm_mac(const gg_env_keys *k, EVP_MD_CTX *c, const uint8_t *mac_key,
+                     const uint8_t *nonce, const uint8_t *aad, size_t aadlen, const uint8_t *ct,
+                     size_t len, uint8_t tag[32])
 {
     uint8_t l[4] = { (uint8_t)(aadlen >> 24), (uint8_t)(aadlen >> 16), (uint8_t)(aadlen >> 8),
                      (uint8_t)aadlen };
     env_part p[4] = { { l, sizeof l }, { aad, aadlen }, { nonce, k->s->nonce_len }, { ct, len } };
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    gg_err rc;
 
-    if (c == NULL)
-        return GG_ENOMEM;
-    rc = hmac(k, c, mac_key, 32, p, 4, tag);
-    EVP_MD_CTX_free(c);
-    return rc;
+    return hmac(k, c, mac_key, 32, p, 4, tag);
 }
 
 /* cipher_run - one pass of k->cipher; GCM sets or checks tag. */
@@ -355,9 +348,9 @@ out:
     return rc;
 }
 
-gg_err env_encrypt(const gg_env_keys *k, const uint8_t *key, const uint8_t *nonce,
-                   const uint8_t *aad, size_t aadlen, const uint8_t *pt, size_t len,
-                   uint8_t *out, uint8_t *tag)
+gg_err env_encrypt(const gg_env_keys *k, EVP_MD_CTX *c, const uint8_t *key,
+                   const uint8_t *nonce, const uint8_t *aad, size_t aadlen, const uint8_t *pt,
+                   size_t len, uint8_t *out, uint8_t *tag)
 {
     gg_err rc;
 
@@ -366,12 +359,12 @@ gg_err env_encrypt(const gg_env_keys *k, const uint8_t *key, const uint8_t *nonc
     rc = cipher_run(k, 1, key, nonce, NULL, 0, pt, len, out, NULL);
     if (rc != GG_OK)
         return rc;
-    return gm_mac(k, key + GM_ENC_KEY, nonce, aad, aadlen, out, len, tag);
+    return gm_mac(k, c, key + GM_ENC_KEY, nonce, aad, aadlen, out, len, tag);
 }
 
-gg_err env_decrypt(const gg_env_keys *k, const uint8_t *key, const uint8_t *nonce,
-                   const uint8_t *aad, size_t aadlen, const uint8_t *ct, size_t len,
-                   uint8_t *out, const uint8_t *tag)
+gg_err env_decrypt(const gg_env_keys *k, EVP_MD_CTX *c, const uint8_t *key,
+                   const uint8_t *nonce, const uint8_t *aad, size_t aadlen, const uint8_t *ct,
+                   size_t len, uint8_t *out, const uint8_t *tag)
 {
     uint8_t want[32];
     gg_err rc;
@@ -382,7 +375,7 @@ gg_err env_decrypt(const gg_env_keys *k, const uint8_t *key, const uint8_t *nonc
         memcpy(t, tag, sizeof t);
         return cipher_run(k, 0, key, nonce, aad, aadlen, ct, len, out, t);
     }
-    rc = gm_mac(k, key + GM_ENC_KEY, nonce, aad, aadlen, ct, len, want);
+    rc = gm_mac(k, c, key + GM_ENC_KEY, nonce, aad, aadlen, ct, len, want);
     if (rc != GG_OK)
         return rc;
     if (CRYPTO_memcmp(want, tag, sizeof want) != 0)

@@ -10,6 +10,7 @@
 
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,9 +50,9 @@ typedef struct env_sreq {
     uint8_t sig[ENV_SIG_MAX];           /* out: signature of the root */
     size_t sig_len;
     gg_err rc;                          /* out */
-    int state;                          /* ENV_SREQ_*, under mu */
-    pthread_mutex_t mu;                 /* the waiter's own (not env_signer.mu) */
-    pthread_cond_t cv;                  /* signalled when state is posted */
+    int state;                          /* ENV_SREQ_*: written before posted */
+    sem_t posted;                       /* the waiter's own: posted once, when
+                                         * state is LEAD or DONE */
 } env_sreq;
 
 enum { ENV_SREQ_WAIT = 0, ENV_SREQ_LEAD = 1, ENV_SREQ_DONE = 2 };
@@ -60,11 +61,11 @@ enum { ENV_SREQ_WAIT = 0, ENV_SREQ_LEAD = 1, ENV_SREQ_DONE = 2 };
  * queue here and are signed together by the next leader (no timer). A
  * leader first gathers: it yields the CPU once, then waits until every
  * seal begun by then is queued (or failed), or the queue is full; never
- * for seals begun later. Each waiter sleeps on its own env_sreq.cv under
- * its own env_sreq.mu: a leader, once it has released this mu, passes the
+ * for seals begun later. Each waiter sleeps on its own semaphore
+ * (env_sreq.posted): a leader, once it has released this mu, passes the
  * lead to the first seal queued meanwhile (busy stays set) and wakes each
  * seal it signed, one by one, so that no woken seal then waits for this
- * mu (which would cost it a second sleep). */
+ * mu or any other lock (which would cost it a second sleep). */
 typedef struct env_signer {
     pthread_mutex_t mu;
     pthread_cond_t room;                /* the queue was full and no longer is */
@@ -176,19 +177,23 @@ gg_err env_hash(const gg_env_keys *k, EVP_MD_CTX *c, const env_part *parts, size
                 uint8_t out[GG_ENV_HASH_LEN]);
 
 /* env_derive - the per-message key material (s->key_len bytes) from the
- * static shared secret `secret` (k->shared, or k->shared_prev). */
-gg_err env_derive(const gg_env_keys *k, const uint8_t secret[32], const uint8_t msg_id[16],
-                  const char *sender, const char *receiver, uint8_t key[ENV_KEY_MAX]);
+ * static shared secret `secret` (k->shared, or k->shared_prev); c is a
+ * scratch digest context of the caller's (as for env_hash). */
+gg_err env_derive(const gg_env_keys *k, EVP_MD_CTX *c, const uint8_t secret[32],
+                  const uint8_t msg_id[16], const char *sender, const char *receiver,
+                  uint8_t key[ENV_KEY_MAX]);
 
-/* env_encrypt - pt (len) to out (len) and tag (s->tag_len), binding aad. */
-gg_err env_encrypt(const gg_env_keys *k, const uint8_t *key, const uint8_t *nonce,
-                   const uint8_t *aad, size_t aadlen, const uint8_t *pt, size_t len,
-                   uint8_t *out, uint8_t *tag);
+/* env_encrypt - pt (len) to out (len) and tag (s->tag_len), binding aad;
+ * c is a scratch digest context (gm's HMAC). */
+gg_err env_encrypt(const gg_env_keys *k, EVP_MD_CTX *c, const uint8_t *key,
+                   const uint8_t *nonce, const uint8_t *aad, size_t aadlen, const uint8_t *pt,
+                   size_t len, uint8_t *out, uint8_t *tag);
 
-/* env_decrypt - check tag, then ct (len) to out (len). GG_ECRYPTO on a bad
- * tag (nothing written to out for gm; GCM output is discarded by callers). */
-gg_err env_decrypt(const gg_env_keys *k, const uint8_t *key, const uint8_t *nonce,
-                   const uint8_t *aad, size_t aadlen, const uint8_t *ct, size_t len,
-                   uint8_t *out, const uint8_t *tag);
+/* env_decrypt - check tag, then ct (len) to out (len); c as env_encrypt.
+ * GG_ECRYPTO on a bad tag (nothing written to out for gm; GCM output is
+ * discarded by callers). */
+gg_err env_decrypt(const gg_env_keys *k, EVP_MD_CTX *c, const uint8_t *key,
+                   const uint8_t *nonce, const uint8_t *aad, size_t aadlen, const uint8_t *ct,
+                   size_t len, uint8_t *out, const uint8_t *tag);
 
 #endif

@@ -44,6 +44,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <errno.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,7 +321,7 @@ static gg_err seal_body(const gg_env_keys *k, const gg_env_hdr *hdr, const void 
                         uint8_t leaf[GG_ENV_HASH_LEN])
 {
     uint8_t key[ENV_KEY_MAX], nonce[ENV_NONCE_MAX], tag[64];
-    EVP_MD_CTX *c;
+    EVP_MD_CTX *c = NULL;
     const env_suite *s;
     const char *sender;
     size_t start, total, hdr_len;
@@ -363,7 +364,9 @@ static gg_err seal_body(const gg_env_keys *k, const gg_env_hdr *hdr, const void 
     gg_buf_append(out, hdr->req_hash, GG_ENV_HASH_LEN);
     hdr_len = out->len - start;
 
-    rc = env_derive(k, k->shared, hdr->msg_id, sender, hdr->receiver, key);
+    c = EVP_MD_CTX_new();
+    rc = c != NULL ? env_derive(k, c, k->shared, hdr->msg_id, sender, hdr->receiver, key)
+                   : GG_ENOMEM;
     if (rc != GG_OK)
         goto out;
     if (fixed_nonce != NULL)
@@ -373,16 +376,15 @@ static gg_err seal_body(const gg_env_keys *k, const gg_env_hdr *hdr, const void 
     gg_buf_put_u8(out, (uint8_t)s->nonce_len);
     gg_buf_append(out, nonce, s->nonce_len);
     gg_buf_put_u32(out, (uint32_t)(ptlen + s->tag_len));
-    rc = env_encrypt(k, key, nonce, out->data + start, hdr_len, pt, ptlen,
+    rc = env_encrypt(k, c, key, nonce, out->data + start, hdr_len, pt, ptlen,
                      out->data + out->len, tag);
     if (rc != GG_OK)
         goto out;
     out->len += ptlen;
     gg_buf_append(out, tag, s->tag_len);
-    c = EVP_MD_CTX_new();
-    rc = c != NULL ? env_leaf(k, c, out->data + start, out->len - start, leaf) : GG_ENOMEM;
-    EVP_MD_CTX_free(c);
+    rc = env_leaf(k, c, out->data + start, out->len - start, leaf);
 out:
+    EVP_MD_CTX_free(c);
     OPENSSL_cleanse(key, sizeof key);
     if (rc != GG_OK)
         out->len = start;
@@ -481,28 +483,23 @@ static void seal_gather(env_signer *g)
     g->gather_to = 0;
 }
 
-/* sreq_post - set r's state (ENV_SREQ_LEAD or _DONE) and wake it, under
- * r's own mutex only. Once this returns r may be gone: its owner returns
- * from gg_env_seal as soon as it sees DONE. */
+/* sreq_post - set r's state (ENV_SREQ_LEAD or _DONE) and wake it: one
+ * sem_post, no lock (sem_post and sem_wait order the writes to r before
+ * it). Once posted, r may be gone: its owner destroys the semaphore and
+ * returns from gg_env_seal as soon as its sem_wait returns, which POSIX
+ * allows and glibc's sem_post is safe against. */
 static void sreq_post(env_sreq *r, int state)
 {
-    pthread_mutex_lock(&r->mu);
     r->state = state;
-    pthread_cond_signal(&r->cv);
-    pthread_mutex_unlock(&r->mu);
+    sem_post(&r->posted);
 }
 
 /* sreq_wait - sleep until r is posted; the state it was posted. */
 static int sreq_wait(env_sreq *r)
 {
-    int st;
-
-    pthread_mutex_lock(&r->mu);
-    while (r->state == ENV_SREQ_WAIT)
-        pthread_cond_wait(&r->cv, &r->mu);
-    st = r->state;
-    pthread_mutex_unlock(&r->mu);
-    return st;
+    while (sem_wait(&r->posted) != 0)
+        GG_ASSERT(errno == EINTR);          /* a signal handler ran */
+    return r->state;
 }
 
 /* sign_lead - called with g->mu held and g->busy set for the caller, whose
@@ -538,15 +535,13 @@ static void sign_lead(const gg_env_keys *k, env_signer *g, const env_sreq *me)
 
 /* group_sign - sign me's leaf together with the seals queued meanwhile:
  * a seal that finds no leader leads at once (sign_lead); any other sleeps
- * on its own me->cv until a leader has signed it, or passes it the lead.
- * me was counted in g->begun (seal_begin). */
+ * on its own semaphore (me->posted, posted once) until a leader has signed
+ * it, or passes it the lead. me was counted in g->begun (seal_begin). */
 static gg_err group_sign(const gg_env_keys *k, env_sreq *me)
 {
     env_signer *g = k->signer;
 
     me->state = ENV_SREQ_WAIT;
-    pthread_mutex_init(&me->mu, NULL);
-    pthread_cond_init(&me->cv, NULL);
     pthread_mutex_lock(&g->mu);
     while (g->nq == ENV_BATCH_MAX)
         pthread_cond_wait(&g->room, &g->mu);
@@ -562,8 +557,6 @@ static gg_err group_sign(const gg_env_keys *k, env_sreq *me)
             sign_lead(k, g, me);
         }
     }
-    pthread_cond_destroy(&me->cv);
-    pthread_mutex_destroy(&me->mu);
     return me->rc;
 }
 
@@ -599,13 +592,17 @@ gg_err gg_env_seal_nonce(const gg_env_keys *k, const gg_env_hdr *hdr, const void
     if (!k || !out)
         return GG_EINVAL;
     start = out->len;
+    if (sem_init(&r.posted, 0, 0) != 0)
+        return GG_ENOMEM;               /* not expected: value 0, not shared */
     seal_begin(k->signer);
     rc = seal_body(k, hdr, pt, ptlen, fixed_nonce, out, r.leaf);
     if (rc != GG_OK) {
         seal_abandon(k->signer);
+        sem_destroy(&r.posted);
         return rc;
     }
     rc = group_sign(k, &r);
+    sem_destroy(&r.posted);
     if (rc != GG_OK) {
         out->len = start;
         return rc;
@@ -740,18 +737,15 @@ static gg_err verify_root(const gg_env_keys *k, const EVP_MD_CTX *vctx, uint32_t
 
 /* verify_tree - walk v's leaf up its path to the root and check the root's
  * signature by the key of vctx (skipped if this exact signature verified
- * before). */
-static gg_err verify_tree(const gg_env_keys *k, const EVP_MD_CTX *vctx, const uint8_t *in,
-                          const env_view *v)
+ * before); c is a scratch digest context. */
+static gg_err verify_tree(const gg_env_keys *k, EVP_MD_CTX *c, const EVP_MD_CTX *vctx,
+                          const uint8_t *in, const env_view *v)
 {
     uint8_t h[GG_ENV_HASH_LEN];
     const uint8_t *p = v->path;
     unsigned idx = v->leaf_index;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
     gg_err rc;
 
-    if (c == NULL)
-        return GG_ENOMEM;
     rc = env_leaf(k, c, in, v->signed_len, h);
     for (unsigned cnt = v->tree_size; cnt > 1 && rc == GG_OK; cnt = (cnt + 1) / 2, idx >>= 1) {
         if ((idx ^ 1u) >= cnt)
@@ -759,7 +753,6 @@ static gg_err verify_tree(const gg_env_keys *k, const EVP_MD_CTX *vctx, const ui
         rc = (idx & 1u) ? env_node(k, c, p, h, h) : env_node(k, c, h, p, h);
         p += GG_ENV_HASH_LEN;
     }
-    EVP_MD_CTX_free(c);
     if (rc != GG_OK)
         return rc;
     GG_ASSERT(p == v->path + (size_t)v->path_len * GG_ENV_HASH_LEN);
@@ -785,6 +778,7 @@ gg_err gg_env_open(const gg_env_keys *k, const void *in, size_t len, gg_env_hdr 
     uint8_t *plain = NULL;
     const env_suite *s;
     const EVP_MD_CTX *vctx;
+    EVP_MD_CTX *c = NULL;
     size_t plen = 0;
     env_view v;
     gg_err rc;
@@ -816,17 +810,21 @@ gg_err gg_env_open(const gg_env_keys *k, const void *in, size_t len, gg_env_hdr 
         gg_debug("envelope", "msg=\"rejected\" reason=key_id key_id=%08x", v.hdr.key_id);
         return GG_ECRYPTO;
     }
-    rc = verify_tree(k, vctx, in, &v);
+    c = EVP_MD_CTX_new();
+    if (c == NULL)
+        return GG_ENOMEM;
+    rc = verify_tree(k, c, vctx, in, &v);
     if (rc != GG_OK) {
         gg_debug("envelope", "msg=\"rejected\" reason=signature");
-        return rc;
+        goto out;
     }
     /* From here the header is the peer's own words. */
     if (strcmp(v.hdr.receiver, k->self_name) != 0) {
         gg_debug("envelope", "msg=\"rejected\" reason=receiver receiver=%s", v.hdr.receiver);
-        return GG_EDENIED;
+        rc = GG_EDENIED;
+        goto out;
     }
-    rc = env_derive(k, k->shared, v.hdr.msg_id, v.hdr.sender, v.hdr.receiver, key);
+    rc = env_derive(k, c, k->shared, v.hdr.msg_id, v.hdr.sender, v.hdr.receiver, key);
     if (rc != GG_OK)
         goto out;
     plen = v.ct_len - s->tag_len;
@@ -835,13 +833,15 @@ gg_err gg_env_open(const gg_env_keys *k, const void *in, size_t len, gg_env_hdr 
         rc = GG_ENOMEM;
         goto out;
     }
-    rc = env_decrypt(k, key, v.nonce, in, v.hdr_len, v.ct, plen, plain, v.ct + plen);
+    rc = env_decrypt(k, c, key, v.nonce, in, v.hdr_len, v.ct, plen, plain, v.ct + plen);
     /* kem rotation: a sender that still encrypts for our previous kem key
      * is accepted until the overlap ends (the tag decides which key). */
     if (rc == GG_ECRYPTO && k->has_shared_prev && gg_now_ms() < k->kem_prev_until_ms) {
-        rc = env_derive(k, k->shared_prev, v.hdr.msg_id, v.hdr.sender, v.hdr.receiver, key);
+        rc = env_derive(k, c, k->shared_prev, v.hdr.msg_id, v.hdr.sender, v.hdr.receiver,
+                        key);
         if (rc == GG_OK)
-            rc = env_decrypt(k, key, v.nonce, in, v.hdr_len, v.ct, plen, plain, v.ct + plen);
+            rc = env_decrypt(k, c, key, v.nonce, in, v.hdr_len, v.ct, plen, plain,
+                             v.ct + plen);
         if (rc == GG_OK)
             gg_debug("envelope", "msg=\"opened with the previous kem key\"");
     }
@@ -854,6 +854,7 @@ gg_err gg_env_open(const gg_env_keys *k, const void *in, size_t len, gg_env_hdr 
     *ptlen = plen;
     plain = NULL;
 out:
+    EVP_MD_CTX_free(c);
     OPENSSL_cleanse(key, sizeof key);
     if (plain) {
         OPENSSL_cleanse(plain, plen);

@@ -9,6 +9,8 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -818,6 +820,59 @@ static void test_concurrent_seals_are_signed_together(void **state)
 }
 
 
+/* Seals keep working when their threads are interrupted by signals while
+ * they wait for a signer (a handler installed without SA_RESTART makes a
+ * blocking wait return EINTR): each still gets its own signed tree. */
+static atomic_int sig_seen, sig_stop;
+
+static void on_sigusr1(int sig)
+{
+    (void)sig;
+    atomic_fetch_add(&sig_seen, 1);
+}
+
+/* sig_main - grp_main's seals, over and over until sig_stop. */
+static void *sig_main(void *p)
+{
+    grp_arg *a = p;
+
+    while (!atomic_load(&sig_stop) && a->failures == 0)
+        grp_main(a);
+    return NULL;
+}
+
+static void test_seals_interrupted_by_signals_are_still_signed(void **state)
+{
+    struct sigaction sa, old;
+    pthread_t t[8];
+    grp_arg a[8];
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigusr1;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;                            /* no SA_RESTART */
+    assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+    atomic_store(&sig_seen, 0);
+    atomic_store(&sig_stop, 0);
+    for (int i = 0; i < 8; i++) {
+        a[i] = (grp_arg){ *state, 0, 0 };
+        assert_int_equal(pthread_create(&t[i], NULL, sig_main, &a[i]), 0);
+    }
+    /* signal the sealing threads over and over while they run */
+    for (int round = 0; round < 300; round++) {
+        for (int i = 0; i < 8; i++)
+            pthread_kill(t[i], SIGUSR1);
+        usleep(300);
+    }
+    atomic_store(&sig_stop, 1);
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(a[i].failures, 0);
+    }
+    assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
+    assert_true(atomic_load(&sig_seen) > 0);
+}
+
 /* Threads open the same envelope at once against an empty verify cache. */
 typedef struct same_arg {
     gg_env_keys *k;
@@ -902,6 +957,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_keys_load_rejects_wrong_or_missing_keys, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_seals_interrupted_by_signals_are_still_signed,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_are_shared_safely_by_threads, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_tree_of_envelopes_opens_each_with_its_own_path,
