@@ -28,7 +28,10 @@
  * handing leadership from thread to thread cost more than a commit on 2
  * cores.) When nobody is committing and nothing is queued, a caller runs
  * its own op at once (the busy flag keeps the writer out meanwhile), so a
- * lone caller pays one fsync and no thread switch.
+ * lone caller pays one fsync and no thread switch. Each batch ends with
+ * one more op, the hand-off (handoff.c): it leases the messages the batch
+ * made ready to the takers blocked on their queues, and they get them
+ * once the COMMIT succeeded (gg_store_hand_finish, before the wake-ups).
  *
  * Storage faults (GG_EIO, GG_ENOSPC from SQLite) are counted and logged as
  * an alarm once per episode; the next commit that succeeds ends the
@@ -309,7 +312,8 @@ static void apply(gg_store *st, gg_req *first, gg_req *stop, gg_txn *all)
     for (gg_req *r = first; r != stop; r = r->next) {
         if (r->err != GG_OK)
             continue;
-        st->batched++;
+        st->batched += !r->pseudo;
+        st->counts.handoffs += r->t.c.handoffs;
         st->counts.puts += r->t.c.puts;
         st->counts.gets += r->t.c.gets;
         st->counts.acks += r->t.c.acks;
@@ -363,15 +367,30 @@ static void reclaim_step(gg_store *st)
     gg_debug("store", "msg=\"reclaimed\" pages=%d", GG_STORE_VACUUM_STEP);
 }
 
-/* exec_batch - run the ops from first to stop as one batch: commit,
- * counters, then wake-ups with no store lock held. Called by whoever holds
- * the busy flag, without gmu. */
+/* exec_batch - run the ops from first to stop as one batch, with the
+ * hand-off to blocked takers as its last op (handoff.c): commit, counters,
+ * then the hand-off's takers and the wake-ups with no store lock held.
+ * Called by whoever holds the busy flag, without gmu. */
 static void exec_batch(gg_store *st, gg_req *first, gg_req *stop)
 {
     gg_txn all;
+    gg_hand h;
+    gg_req hand, *last = first;
     int redo = 0;
 
     memset(&all, 0, sizeof all);
+    memset(&hand, 0, sizeof hand);
+    h.first = first;
+    h.nw = 0;
+    h.ndrained = 0;
+    hand.op = "handoff";
+    hand.fn = gg_store_hand_op;
+    hand.arg = &h;
+    hand.pseudo = 1;
+    while (last->next != stop)
+        last = last->next;
+    hand.next = stop;
+    last->next = &hand;   /* this batch's own list: nobody else links to last */
     pthread_mutex_lock(&st->mu);
     run_batch(st, first, stop, 0, &redo);
     if (redo) {
@@ -387,8 +406,11 @@ static void exec_batch(gg_store *st, gg_req *first, gg_req *stop)
     apply(st, first, stop, &all);
     check_reclaim(st);
     pthread_mutex_unlock(&st->mu);
+    last->next = stop;
+    gg_store_hand_finish(st, &h, hand.err == GG_OK, &all);
     if (all.ntouched || all.touched_overflow)
         gg_store_notify(st, &all);
+    gg_store_hand_seen(st, &h);
 }
 
 /* housekeep_due - a checkpoint or a vacuum step waits for the committer. */

@@ -177,6 +177,10 @@ gg_err gg_store_metrics(gg_store *st, const char *const *always, size_t nalways,
         err = counter(b, "gridgate_store_fsyncs_total",
                       "Commits that fsynced the WAL (durability full).", (long long)s.syncs);
     if (err == GG_OK)
+        err = counter(b, "gridgate_store_handoffs_total",
+                      "Messages a commit leased straight to a waiting taker.",
+                      (long long)s.handoffs);
+    if (err == GG_OK)
         err = counter(b, "gridgate_store_committed_calls_total",
                       "Calls made durable by those commits (group commit).", (long long)s.batched);
     if (err == GG_OK)

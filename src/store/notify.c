@@ -18,6 +18,13 @@
  * reply always finds nothing. A message becomes ready only by a commit
  * (which counts in gen, below, before it wakes anyone) or by a lease
  * running out, which a later look finds, at most GG_STORE_SEEN_US later.
+ * A commit may also lease its messages straight to sleeping takers
+ * (handoff.c): such a taker is woken with GG_WOKEN_HANDED and returns
+ * them without looking. So that the commit can, a taker records its
+ * lease_ms, max and out array when it enters. A taker reserved by a
+ * commit's hand-off (pending) sleeps on until that commit is over, even
+ * past its deadline. At close every waiter is woken and leaves (takers
+ * with GG_ECLOSED), and the close waits for the last to go.
  * Runs under nmu only, never under the store mutex, so a waiting thread
  * never holds up a commit.
  */
@@ -114,6 +121,26 @@ static void seen_touch(gg_store *st, const char *queue)
         q->gen++;
 }
 
+/* gg_store_hand_seen - the queues the batch's hand-off drained, as found
+ * empty now: batches and their notifies run one at a time, so no commit
+ * touched them since the one that drained them. */
+void gg_store_hand_seen(gg_store *st, gg_hand *h)
+{
+    int64_t now = gg_mono_us();
+
+    if (h->ndrained == 0)
+        return;
+    pthread_mutex_lock(&st->nmu);
+    for (size_t i = 0; i < h->ndrained; i++) {
+        gg_qseen *q = seen_slot(st, h->drained[i], 1);
+        if (q) {
+            q->empty_gen = q->gen;
+            q->empty_until_us = now + GG_STORE_SEEN_US;
+        }
+    }
+    pthread_mutex_unlock(&st->nmu);
+}
+
 /* gg_store_notify - after a commit that made messages ready: wake waiters,
  * then call the matching watchers with no store lock held. */
 void gg_store_notify(gg_store *st, const gg_txn *t)
@@ -155,7 +182,8 @@ void gg_store_notify(gg_store *st, const gg_txn *t)
 
 /* waiter_enter - link w (for queue, and queue2 unless NULL; taker or
  * plain) into st->waiters. From then on a commit that makes a message of
- * its queues ready wakes it, so enter before looking at them. */
+ * its queues ready wakes it, so enter before looking at them. A taker's
+ * lease_ms, max and out are set by the caller before (for a hand-off). */
 static void waiter_enter(gg_store *st, gg_waiter *w, const char *queue, const char *queue2,
                          int taker)
 {
@@ -170,6 +198,8 @@ static void waiter_enter(gg_store *st, gg_waiter *w, const char *queue, const ch
     w->taker = taker;
     w->woken = 0;
     w->sleeping = 0;
+    w->pending = 0;
+    w->got = 0;
     w->next = NULL;
     pthread_mutex_lock(&st->nmu);
     w->prev = st->waiters_tail;
@@ -198,25 +228,47 @@ static void waiter_leave(gg_store *st, gg_waiter *w)
         wake_queue(st, w->queue, 1);
     if (w->taker && (w->woken & 2))
         wake_queue(st, w->queue2, 1);
+    if (!st->waiters && atomic_load(&st->closing))
+        pthread_cond_broadcast(&st->cond);   /* gg_store_waiters_close */
     pthread_mutex_unlock(&st->nmu);
     pthread_cond_destroy(&w->cond);
 }
 
-/* waiter_sleep - sleep until w is woken or the deadline passes; 1 if it
- * was woken (the wake-up is then used), 0 on the deadline. */
+/* waiter_sleep - sleep until w is woken, the deadline passes or the
+ * store closes, but while a hand-off holds w (pending) until it is done;
+ * returns the wake-up bits (0 on the deadline or the close). A wake-up
+ * for a look is used up; one that came with handed messages is left in
+ * w->woken, for waiter_leave to pass on. */
 static int waiter_sleep(gg_store *st, gg_waiter *w, const struct timespec *dl)
 {
     int rc = 0, woken;
 
     pthread_mutex_lock(&st->nmu);
     w->sleeping = 1;
-    while (!w->woken && rc == 0)
-        rc = pthread_cond_timedwait(&w->cond, &st->nmu, dl);
+    for (;;) {
+        if (w->pending)
+            pthread_cond_wait(&w->cond, &st->nmu);
+        else if (w->woken || rc != 0 || atomic_load(&st->closing))
+            break;
+        else
+            rc = pthread_cond_timedwait(&w->cond, &st->nmu, dl);
+    }
     w->sleeping = 0;
-    woken = w->woken != 0;
-    w->woken = 0;
+    woken = w->woken;
+    w->woken = (woken & GG_WOKEN_HANDED) ? (woken & 3) : 0;
     pthread_mutex_unlock(&st->nmu);
     return woken;
+}
+
+/* gg_store_waiters_close - wake every waiter and wait until none is left. */
+void gg_store_waiters_close(gg_store *st)
+{
+    pthread_mutex_lock(&st->nmu);
+    for (gg_waiter *w = st->waiters; w; w = w->next)
+        pthread_cond_signal(&w->cond);
+    while (st->waiters)
+        pthread_cond_wait(&st->cond, &st->nmu);
+    pthread_mutex_unlock(&st->nmu);
 }
 
 void gg_store_wait(gg_store *st, const char *queue, int timeout_ms)
@@ -227,6 +279,7 @@ void gg_store_wait(gg_store *st, const char *queue, int timeout_ms)
     if (!st || !gg_store_valid_name(queue) || timeout_ms <= 0)
         return;
     dl = gg_mono_deadline_ms(timeout_ms);
+    memset(&w, 0, sizeof w);
     waiter_enter(st, &w, queue, NULL, 0);
     (void)waiter_sleep(st, &w, &dl);
     waiter_leave(st, &w);
@@ -281,21 +334,41 @@ static gg_err take(gg_store *st, const char *queue, const char *second, int64_t 
 }
 
 /* take_wait - look, and while the queues are empty sleep as a taker until
- * a commit makes a message of them ready or the deadline passes. */
+ * a commit makes a message of them ready (and looks again), hands it
+ * messages (returned as they are), the deadline passes or the store
+ * closes (GG_ECLOSED). */
 static gg_err take_wait(gg_store *st, const char *queue, const char *second, int64_t lease_ms,
                         size_t max, int timeout_ms, gg_msg **out, size_t *n)
 {
     struct timespec dl;
     gg_waiter w;
     gg_err err;
+    int woken;
 
     if (timeout_ms <= 0)
         return take(st, queue, second, lease_ms, max, out, n);
     dl = gg_mono_deadline_ms(timeout_ms);
+    memset(&w, 0, sizeof w);
+    w.lease_ms = lease_ms;
+    w.max = n ? max : 1;
+    w.out = out;
     waiter_enter(st, &w, queue, second, 1);
     for (;;) {
         err = take(st, queue, second, lease_ms, max, out, n);
-        if (err != GG_EEMPTY || !waiter_sleep(st, &w, &dl))
+        if (err != GG_EEMPTY)
+            break;
+        woken = waiter_sleep(st, &w, &dl);
+        if (woken & GG_WOKEN_HANDED) {
+            if (n)
+                *n = w.got;   /* out[0..got) are the caller's now */
+            err = GG_OK;
+            break;
+        }
+        if (atomic_load(&st->closing)) {
+            err = GG_ECLOSED;
+            break;
+        }
+        if (!woken)
             break;
     }
     waiter_leave(st, &w);
@@ -305,7 +378,7 @@ static gg_err take_wait(gg_store *st, const char *queue, const char *second, int
 gg_err gg_store_get_wait(gg_store *st, const char *queue, int64_t lease_ms, int timeout_ms,
                          gg_msg **out)
 {
-    if (!st || !gg_store_valid_name(queue))
+    if (!st || !gg_store_valid_name(queue) || lease_ms <= 0 || !out)
         return GG_EINVAL;
     return take_wait(st, queue, NULL, lease_ms, 1, timeout_ms, out, NULL);
 }
@@ -314,18 +387,19 @@ gg_err gg_store_get_wait(gg_store *st, const char *queue, int64_t lease_ms, int 
 gg_err gg_store_get_many_wait(gg_store *st, const char *queue, int64_t lease_ms, size_t max,
                               int timeout_ms, gg_msg **out, size_t *n)
 {
-    if (!st || !gg_store_valid_name(queue)) {
-        if (n)
-            *n = 0;
+    if (n)
+        *n = 0;
+    if (!st || !gg_store_valid_name(queue) || lease_ms <= 0 || !out || !n || max == 0 ||
+        max > GG_STORE_MANY_MAX)
         return GG_EINVAL;
-    }
     return take_wait(st, queue, NULL, lease_ms, max, timeout_ms, out, n);
 }
 
 gg_err gg_store_get_wait_first(gg_store *st, const char *first, const char *second,
                                int64_t lease_ms, int timeout_ms, gg_msg **out)
 {
-    if (!st || !gg_store_valid_name(first) || !gg_store_valid_name(second))
+    if (!st || !gg_store_valid_name(first) || !gg_store_valid_name(second) || lease_ms <= 0 ||
+        !out)
         return GG_EINVAL;
     return take_wait(st, first, second, lease_ms, 1, timeout_ms, out, NULL);
 }

@@ -185,6 +185,7 @@ gg_err gg_store_get_stats(gg_store *st, gg_store_stats *out)
     out->expired = st->counts.expired;
     out->dead = st->counts.dead;
     out->dropped = st->counts.dropped;
+    out->handoffs = st->counts.handoffs;
     out->commits = st->commits;
     out->batched = st->batched;
     out->faults = st->faults;

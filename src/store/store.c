@@ -304,6 +304,33 @@ static gg_err op_get(gg_store *st, gg_txn *t, void *arg)
     return err;
 }
 
+/* gg_store_take_locked - release run-out leases, then lease up to want
+ * (the hand-off's get, as op_get_many's). */
+gg_err gg_store_take_locked(gg_store *st, gg_txn *t, const char *queue, int64_t lease_ms,
+                            size_t want, gg_msg **out, size_t *n)
+{
+    int64_t now = gg_now_ms();
+    gg_err err = release_runout(st, t, queue, now);
+
+    if (err == GG_OK)
+        err = lease_some(st, t, queue, lease_ms, want, out, n, now);
+    return err;
+}
+
+/* gg_store_any_ready - whether queue has a ready row (expired ones too). */
+gg_err gg_store_any_ready(gg_store *st, const char *queue, int *any)
+{
+    sqlite3_stmt *s = gg_sql_prep(st, S_READY);
+    int rc;
+
+    sqlite3_bind_text(s, 1, queue, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, 1);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    *any = rc == SQLITE_ROW;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? GG_OK : gg_store_sql_err(st, "get", rc);
+}
+
 struct get_many_args {
     const char *queue;
     int64_t lease_ms;
@@ -658,7 +685,9 @@ void gg_store_close(gg_store *st)
 
     if (!st)
         return;
+    atomic_store(&st->closing, 1);   /* no hand-off to a taker from here on */
     gg_store_writer_stop(st);
+    gg_store_waiters_close(st);
     gg_store_ckpt_stop(st);
     gg_store_schema_close(st);
     rc = sqlite3_close(st->db);

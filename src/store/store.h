@@ -13,7 +13,10 @@
  * undone (the message is ready again, backouts unchanged); a process crash
  * undoes nothing. Puts, acks, backouts and everything else are durable.
  * The *_many calls do many messages in one call and one transaction, all
- * or nothing, sparing a thread round trip and a commit per message.
+ * or nothing, sparing a thread round trip and a commit per message. A
+ * caller blocked in a *_get_wait call is handed its message(s) by the
+ * commit that makes them ready (leased in that same transaction, as a get
+ * would lease them), and returns without another store call.
  *
  * Message states: ready -> leased (gg_store_get) -> gone (gg_store_ack) or
  * ready again with backouts+1 (gg_store_backout, or the lease runs out), or
@@ -152,7 +155,8 @@ gg_err gg_store_get_many(gg_store *st, const char *queue, int64_t lease_ms, size
                          gg_msg **out, size_t *n);
 
 /* gg_store_get_many_wait - gg_store_get_many, waiting up to timeout_ms for
- * a message when none is ready (as gg_store_get_wait). */
+ * a message when none is ready (as gg_store_get_wait: a commit may hand
+ * it up to max messages). */
 gg_err gg_store_get_many_wait(gg_store *st, const char *queue, int64_t lease_ms, size_t max,
                               int timeout_ms, gg_msg **out, size_t *n);
 
@@ -199,9 +203,13 @@ void gg_store_wait(gg_store *st, const char *queue, int timeout_ms);
 
 /* gg_store_get_wait - gg_store_get, waiting up to timeout_ms for a message
  * when the queue has none ready; never misses a put made meanwhile.
- * GG_EEMPTY when the time is up. A commit that makes k messages of the
- * queue ready wakes at most k such waiters (not all of them), and a
- * waiter that got a message without using its wake-up hands it on. */
+ * GG_EEMPTY when the time is up, GG_ECLOSED if the store is closed
+ * meanwhile (gg_store_close waits for it to leave), GG_EINVAL for a bad
+ * name, lease_ms <= 0 or a NULL out. A commit that makes k messages of
+ * the queue ready serves at most k such waiters (not all of them): it
+ * leases them the messages in its own transaction (hand-off, after its
+ * COMMIT succeeded) or wakes them to look; a waiter that got a message
+ * without using its wake-up hands it on. */
 gg_err gg_store_get_wait(gg_store *st, const char *queue, int64_t lease_ms, int timeout_ms,
                          gg_msg **out);
 
@@ -246,6 +254,8 @@ typedef struct gg_store_stats {
                           * one taker per message made ready, every plain waiter */
     int64_t checkpoints; /* WAL checkpoints completed: by the checkpoint thread, and
                           * by the committer once the WAL is long (docs/store.md) */
+    int64_t handoffs;    /* messages a commit leased straight to a blocked taker
+                          * (*_get_wait), which then made no store call of its own */
 } gg_store_stats;
 
 /* gg_store_get_stats - a consistent snapshot of the counters. */

@@ -15,7 +15,9 @@
  * and bytes with gg_kept_add, after the rows changed (store.c's insert_msg
  * and delete_msg do both); the runner writes them before the COMMIT.
  * vfs.c is the I/O seam (a pass-through SQLite VFS that tests can make
- * fail); metrics.c writes the Prometheus text.
+ * fail); metrics.c writes the Prometheus text. handoff.c is the op the
+ * runner adds to each batch: messages leased to blocked takers in the
+ * batch's transaction, given to them after its COMMIT.
  */
 #ifndef GG_STORE_STORE_INT_H
 #define GG_STORE_STORE_INT_H
@@ -121,6 +123,7 @@ enum gg_stmt {
 /* Counter deltas of one transaction: applied only when it commits. */
 typedef struct gg_store_counts {
     int64_t puts, gets, acks, backouts, expired, dead, dropped;
+    int64_t handoffs;   /* messages leased to blocked takers (handoff.c) */
 } gg_store_counts;
 
 /* What one transaction did, for the counters and the wake-ups after it. */
@@ -149,6 +152,7 @@ typedef struct gg_req {
     void *arg;
     gg_txn t;
     gg_err err;
+    int pseudo;                /* the batch's hand-off (handoff.c), not a caller */
     int done;                  /* set (under gmu) by whoever wakes this caller */
     pthread_cond_t cond;
     struct gg_req *next;
@@ -186,8 +190,18 @@ typedef struct gg_waiter {
     const char *queue2;        /* a second queue (gg_store_get_wait_first), or NULL */
     int taker;                 /* 1: get_wait, woken one per message made ready */
     int woken;                 /* set by a commit (bit 1: for queue, 2: for
-                                * queue2), cleared by the waiter */
+                                * queue2, GG_WOKEN_HANDED: messages handed
+                                * in out), cleared by the waiter */
     int sleeping;              /* in waiter_sleep: woken first */
+    /* A taker's get, for a hand-off (handoff.c): lease up to max messages
+     * for lease_ms into out[0..got). */
+    int64_t lease_ms;
+    size_t max;
+    gg_msg **out;
+    size_t got;
+    int pending;               /* reserved by a batch's hand-off: the taker
+                                * sleeps on, past its deadline, until the
+                                * batch is over (then got > 0 if handed) */
     pthread_cond_t cond;       /* CLOCK_MONOTONIC */
     struct gg_waiter *prev, *next;
 } gg_waiter;
@@ -195,6 +209,24 @@ typedef struct gg_waiter {
 /* What waiting takers learned of a queue (notify.c): gen counts the
  * commits that touched it; a take that found it empty at gen records
  * empty_gen = gen, believed until empty_until_us. Under nmu. */
+/* gg_waiter.woken: the commit leased messages to this taker (handoff.c). */
+#define GG_WOKEN_HANDED 4
+
+/* Takers one batch's hand-off serves at most. */
+#define GG_STORE_HAND_MAX 128
+
+/* The hand-off of one batch (handoff.c): the takers it reserved, with
+ * the messages leased into their out arrays until gg_store_hand_finish. */
+typedef struct gg_hand {
+    gg_req *first;                   /* the batch, up to the hand-off's own req */
+    gg_waiter *w[GG_STORE_HAND_MAX];
+    size_t nw;
+    /* Queues a take of the hand-off left with nothing ready (it got fewer
+     * than it wanted), remembered as empty once committed (notify.c). */
+    char drained[GG_STORE_TOUCH_MAX][GG_QUEUE_NAME_MAX];
+    size_t ndrained;
+} gg_hand;
+
 typedef struct gg_qseen {
     char queue[GG_QUEUE_NAME_MAX];
     uint64_t gen, empty_gen;
@@ -242,7 +274,8 @@ struct gg_store {
     int busy;                        /* a batch is being run (writer or a lone caller) */
     gg_req *head, *tail;
 
-    /* nmu guards the wake-up state and watchers; never held with mu. */
+    /* nmu guards the wake-up state and watchers. Taken under mu only by
+     * the hand-off op (handoff.c); mu is never taken under nmu. */
     pthread_mutex_t nmu;
     pthread_cond_t cond;             /* gg_store_unwatch waits here for calling == 0 */
     gg_waiter *waiters, *waiters_tail;
@@ -252,6 +285,7 @@ struct gg_store {
     int calling;                     /* notifiers calling watchers now */
     gg_qseen seen[GG_STORE_SEEN_MAX]; /* queues a waiting taker found empty (notify.c) */
     size_t nseen;
+    atomic_int closing;              /* gg_store_close began: no hand-offs, waiters leave */
 };
 
 extern const int64_t gg_store_lat_bounds_us[GG_STORE_LAT_BUCKETS];
@@ -369,6 +403,38 @@ void gg_txn_touch(gg_txn *t, const char *queue);
 
 /* gg_txn_touch_n - as gg_txn_touch for n messages (merging transactions). */
 void gg_txn_touch_n(gg_txn *t, const char *queue, uint32_t n);
+
+/* gg_store_take_locked - inside the open transaction, as a get_many
+ * would: take back queue's run-out leases, then lease up to want ready
+ * messages into out[*n...]. On an error the messages in out stay the
+ * caller's. Under mu. */
+gg_err gg_store_take_locked(gg_store *st, gg_txn *t, const char *queue, int64_t lease_ms,
+                            size_t want, gg_msg **out, size_t *n);
+
+/* gg_store_any_ready - *any = 1 if queue has a ready message (an expired
+ * one counts), else 0. Under mu, in a transaction. */
+gg_err gg_store_any_ready(gg_store *st, const char *queue, int *any);
+
+/* gg_store_hand_op - the op the runner adds at the end of each batch
+ * (arg: a gg_hand): leases the messages the batch's ops made ready to the
+ * takers blocked on those queues, reserving them. Under mu. */
+gg_err gg_store_hand_op(gg_store *st, gg_txn *t, void *arg);
+
+/* gg_store_hand_finish - after the batch: if committed, give each
+ * reserved taker its messages and wake it, and take the messages handed
+ * out of all's counts of messages made ready; else free them. Every
+ * reserved taker is released. Call without mu. */
+void gg_store_hand_finish(gg_store *st, gg_hand *h, int committed, gg_txn *all);
+
+/* gg_store_hand_seen - after the notify of a batch whose hand-off
+ * committed: remember the queues it drained as found empty now, as a
+ * take that found them empty would (a taker's next wait sleeps at once).
+ * Without mu. */
+void gg_store_hand_seen(gg_store *st, gg_hand *h);
+
+/* gg_store_waiters_close - wake every waiter for the close and wait until
+ * all have left (they return GG_ECLOSED or at once). Without mu. */
+void gg_store_waiters_close(gg_store *st);
 
 /* gg_store_notify - after t committed: wake the waiters of the queues it
  * touched (one taker per message it made ready, every plain waiter), then
