@@ -12,8 +12,9 @@
  *     side in a separate process with echo responders (as bench/rr.c),
  *     twice: security off (1 KiB raw messages) and on (the requester seals
  *     the request; the responder opens it, checks freshness and replay in
- *     the replay tables of its queue store (committed without an fsync of
- *     their own; the ack with the reply makes them durable), seals the
+ *     the replay tables of its queue store (no store call: the id is
+ *     claimed in memory and written by the next commit, the ack with the
+ *     reply at the latest, whose fsync makes it durable), seals the
  *     reply bound to the request hash; the requester opens the reply,
  *     checks it and the hash, and checks the reply in the replay tables of
  *     its own store before acking it) - what the roles do per message.

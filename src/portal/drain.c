@@ -79,7 +79,8 @@ static int replay_reason(gg_replay_verdict v)
 }
 
 /* open_batch - open each of n replies and check the fresh, authentic ones
- * from the peer against the replay store in one store operation. Touches no
+ * from the peer against the replay store in one call (claims, written by
+ * the store's next transaction: replay.h). Touches no
  * loop state (keys and replay store are thread-safe). */
 static void open_batch(gg_portal *p, gg_msg **msgs, size_t n, gg_reply_slot *sl)
 {

@@ -282,7 +282,9 @@ static int run_batch(gg_store *st, gg_req *first, gg_req *stop, int use_sp, int 
     }
     if (sqlite3_get_autocommit(st->db))
         return any;
-    err = gg_kept_flush(st);
+    err = gg_store_side_before_commit(st);
+    if (err == GG_OK)
+        err = gg_kept_flush(st);
     if (err == GG_OK) {
         sync = needs_sync(txn_first, stop) || st->opts.durability != GG_DURABLE_FULL;
         gg_store_vfs_skip_wal_sync(!sync);

@@ -363,4 +363,40 @@ gg_err gg_store_exec(gg_store *st, const char *op, gg_store_side_fn fn, void *ar
  * error is returned; GG_EINVAL for NULL st or fn. */
 gg_err gg_store_side_locked(gg_store *st, gg_store_side_fn fn, void *arg);
 
+/* gg_store_hook_fn - a side module's pre-COMMIT hook: run in every
+ * transaction of the store that reaches its COMMIT (whatever its ops),
+ * last, just before the COMMIT, on the store's connection with its lock
+ * held (the rules of gg_store_side_fn; it is not run twice for one
+ * transaction). committed is 1 if the transaction this hook last ran in
+ * committed, 0 if that COMMIT failed and was rolled back, or on the hook's
+ * first run: what it wrote then is known durable-ordered only once
+ * committed is 1 (what it writes is committed with the store's own
+ * changes of the same transaction, and made durable by the same or the
+ * next fsynced commit). An error fails the COMMIT and so every op of the
+ * transaction (fail closed: use it for records that must be committed no
+ * later than the changes they guard). Must be quick: every commit waits. */
+typedef gg_err (*gg_store_hook_fn)(struct sqlite3 *db, void *arg, int committed);
+
+/* gg_store_side_hook - register fn(db, arg, committed) as a pre-COMMIT hook
+ * of st, from the next transaction on. At most 16 hooks in the process:
+ * GG_EFULL past that; GG_EINVAL for NULL st or fn. */
+gg_err gg_store_side_hook(gg_store *st, gg_store_hook_fn fn, void *arg);
+
+/* gg_store_side_unhook - remove st's hooks registered with fn and arg;
+ * when it returns, fn is not running and will not run again with arg.
+ * Call before freeing arg (closing st also forgets st's hooks, after its
+ * writer has stopped, so no hook runs once gg_store_close began its
+ * teardown). GG_ENOTFOUND if there was none; never from
+ * inside a hook or a store op. */
+gg_err gg_store_side_unhook(gg_store *st, gg_store_hook_fn fn, void *arg);
+
+/* gg_store_side_reader - open a read-only connection of the caller's own on
+ * st's file (same VFS, busy timeout 5 s). In WAL mode its reads never wait
+ * for the store's writer, and each read transaction sees every COMMIT that
+ * returned before it began. The caller owns *out (one thread at a time):
+ * keep each read short (reset statements at once, a held read stops
+ * checkpoints), sqlite3_close it before closing st. GG_EIO (logged) or
+ * GG_ENOMEM on failure, *out NULL. */
+gg_err gg_store_side_reader(gg_store *st, struct sqlite3 **out);
+
 #endif

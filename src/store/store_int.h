@@ -441,4 +441,10 @@ void gg_store_waiters_close(gg_store *st);
  * call the matching watchers with no lock held. Call without mu. */
 void gg_store_notify(gg_store *st, const gg_txn *t);
 
+/* side.c: the side modules' pre-COMMIT hooks (store.h, gg_store_side_hook),
+ * run by commit.c in the transaction under mu, an error failing the COMMIT;
+ * and, at close, the removal of any hook left registered for st. */
+gg_err gg_store_side_before_commit(gg_store *st);
+void gg_store_side_drop(gg_store *st);
+
 #endif

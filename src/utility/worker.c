@@ -8,9 +8,9 @@
  *  2. At most `utility.workers` service calls run at once: one per thread.
  *  3. Nothing about a request's content is logged but its transaction
  *     code, status, duration and ids.
- *  4. A request's replay record (replay.h) is committed in the store
- *     before its service runs, without an fsync of its own; the fsync of
- *     the ack of invariant 1 makes it durable.
+ *  4. A request's replay record (replay.h) is claimed before its service
+ *     runs and committed by the store's next transaction, the ack of
+ *     invariant 1 at the latest, whose fsync makes it durable.
  */
 #include "utility/worker.h"
 

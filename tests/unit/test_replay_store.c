@@ -2,7 +2,8 @@
  * commits: a check costs no fsync and the ack's fsync covers it; a process
  * killed between the check and the ack leaves its request to be redelivered
  * and processed once; killed before the check, the request is fresh once;
- * a storage fault records nothing; the live ids of an old separate replay
+ * a storage fault fails the commit, not the check, and the record is kept
+ * for the next commit; the live ids of an old separate replay
  * file are imported at open. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -120,9 +121,10 @@ static void child_crash(fx *f, const uint8_t id[16], int do_check, int64_t *req)
     f->r = open_max(f, 1000);
 }
 
-/* Killed after the check committed, before the ack: the request comes back
- * (same store id) and is a redelivery, processed; then acked, any other
- * copy is a replay, across a restart too. */
+/* Killed after the check, before the ack: the claim died with the process
+ * (no store transaction followed it), the request comes back (same store
+ * id) and is judged fresh again, processed; then acked, any other copy is
+ * a replay, across a restart too. */
 static void test_killed_between_check_and_ack_the_request_is_processed_once(void **state)
 {
     fx *f = *state;
@@ -134,7 +136,8 @@ static void test_killed_between_check_and_ack_the_request_is_processed_once(void
     child_crash(f, id, 1, &req);
     m = lease_again(f->st);
     assert_int_equal(m->id, req);
-    assert_int_equal(check(f->r, id, m->id, T0 + 500), GG_RV_REDELIVERY);
+    assert_int_equal(check(f->r, id, m->id, T0 + 500), GG_RV_FRESH);
+    assert_int_equal(check(f->r, id, m->id, T0 + 550), GG_RV_REDELIVERY);
     assert_int_equal(gg_store_ack_put(f->st, m->id, "replies", NULL, "a", 1, 0), GG_OK);
     gg_msg_free(m);
     assert_int_equal(check(f->r, id, req + 1, T0 + 600), GG_RV_REPLAY);
@@ -161,23 +164,27 @@ static void test_killed_before_check_the_request_is_fresh_once(void **state)
     gg_msg_free(m);
 }
 
-/* A write failure fails the check and records nothing: the next check of
- * the same envelope is fresh. */
-static void test_storage_fault_fails_the_check_and_records_nothing(void **state)
+/* A write failure fails the store call whose COMMIT would have written
+ * the record, never the check (it writes nothing): the claim stays, a copy
+ * is still a replay, and the next commit that succeeds writes it
+ * (test_replay_claims.c has the row-level test). */
+static void test_storage_fault_fails_the_commit_and_keeps_the_record(void **state)
 {
     fx *f = *state;
     uint8_t id[16];
-    gg_replay_verdict v;
 
     gg_new_id(id);
     gg_log_set_level(GG_LOG_ERROR + 1);
     assert_int_equal(gg_store_fault_arm(GG_FAULT_WRITE, 1, GG_EIO, 0), GG_OK);
-    assert_int_not_equal(gg_replay_check(f->r, id, T0, 1, T0, &v), GG_OK);
+    assert_int_equal(check(f->r, id, 1, T0), GG_RV_FRESH);
+    assert_int_not_equal(gg_store_put(f->st, "requests", NULL, "q", 1, 0, NULL), GG_OK);
     gg_store_fault_disarm();
     gg_log_set_level(GG_LOG_WARN);
-    assert_int_equal(gg_replay_count(f->r), 0);
-    assert_int_equal(check(f->r, id, 1, T0 + 10), GG_RV_FRESH);
+    assert_int_equal(gg_replay_count(f->r), 1);
     assert_int_equal(check(f->r, id, 2, T0 + 20), GG_RV_REPLAY);
+    assert_int_equal(gg_store_put(f->st, "requests", NULL, "q", 1, 0, NULL), GG_OK);
+    restart(f, 1000);
+    assert_int_equal(check(f->r, id, 3, T0 + 30), GG_RV_REPLAY);
 }
 
 /* old_file - a replay file as earlier versions wrote it: horizon h, one
@@ -257,7 +264,7 @@ int main(void)
             test_killed_between_check_and_ack_the_request_is_processed_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_before_check_the_request_is_fresh_once,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_storage_fault_fails_the_check_and_records_nothing,
+        cmocka_unit_test_setup_teardown(test_storage_fault_fails_the_commit_and_keeps_the_record,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_live_ids_of_an_old_replay_file_are_imported, setup,
                                         teardown),
