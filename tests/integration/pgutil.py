@@ -48,3 +48,13 @@ class TempDB:
             psql(BASE, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.name)
         except (RuntimeError, subprocess.TimeoutExpired):
             pass
+
+
+def on_both(tag, run):
+    """run(None) on SQLite, then run(conninfo) on a TempDB(tag) dropped after."""
+    run(None)
+    db = TempDB(tag)
+    try:
+        run(db.conninfo)
+    finally:
+        db.drop()

@@ -189,12 +189,7 @@ def main():
     args = parse_args()
     c = Checker()
     check_cli_errors(c, args)
-    check_backend(c, args)
-    db = pgutil.TempDB("sweep")
-    try:
-        check_backend(c, args, pg=db.conninfo)
-    finally:
-        db.drop()
+    pgutil.on_both("sweep", lambda pg: check_backend(c, args, pg=pg))
     return c.finish()
 
 

@@ -183,12 +183,7 @@ def check_backend(c, args, pg=None):
 def main():
     args = parse_args()
     c = Checker()
-    check_backend(c, args)
-    db = pgutil.TempDB("usage")
-    try:
-        check_backend(c, args, pg=db.conninfo)
-    finally:
-        db.drop()
+    pgutil.on_both("usage", lambda pg: check_backend(c, args, pg=pg))
     return c.finish()
 
 
