@@ -60,27 +60,12 @@ gg_err gg_store_side_locked(gg_store *st, gg_store_side_fn fn, void *arg)
 }
 
 /* ---- pre-COMMIT hooks ------------------------------------------------------
- * The hooks live in a small table of this file's, keyed by store (struct
- * gg_store is not widened for them): hooks_mu guards it, and a hook is
- * added or removed with the store's lock held too, so that the committer,
- * which runs them under that lock, never sees one come or go half-way. A
- * hook learns whether the transaction it last ran in committed from the
- * store's commit counter: st->commits grows only right after a COMMIT that
- * ran the hooks (commit.c), and one transaction runs at a time. */
-
-#define SIDE_HOOKS_MAX 16
-
-struct side_hook {
-    gg_store *st;          /* NULL: a free slot */
-    gg_store_hook_fn fn;
-    void *arg;
-    int ran;               /* fn has run in a transaction of st */
-    int64_t at;            /* st->commits when it last ran */
-};
-
-static pthread_mutex_t hooks_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct side_hook hooks[SIDE_HOOKS_MAX];
-static atomic_int hooks_n;   /* slots in use, for a quick "none" */
+ * The hooks are kept in the store (st->hooks), under its lock: the
+ * committer runs them holding it, so none comes or goes half-way through
+ * a transaction. A hook learns whether the transaction it last ran in
+ * committed from the store's commit counter: st->commits grows only right
+ * after a COMMIT that ran the hooks (commit.c), and one transaction runs
+ * at a time. They go with the store at its close. */
 
 /* gg_store_side_hook - add fn(db, arg, committed) to st's pre-COMMIT hooks. */
 gg_err gg_store_side_hook(gg_store *st, gg_store_hook_fn fn, void *arg)
@@ -90,16 +75,10 @@ gg_err gg_store_side_hook(gg_store *st, gg_store_hook_fn fn, void *arg)
     if (st == NULL || fn == NULL)
         return GG_EINVAL;
     pthread_mutex_lock(&st->mu);
-    pthread_mutex_lock(&hooks_mu);
-    for (size_t i = 0; i < SIDE_HOOKS_MAX; i++) {
-        if (hooks[i].st == NULL) {
-            hooks[i] = (struct side_hook){ st, fn, arg, 0, 0 };
-            atomic_fetch_add(&hooks_n, 1);
-            err = GG_OK;
-            break;
-        }
+    if (st->nhooks < GG_STORE_HOOKS_MAX) {
+        st->hooks[st->nhooks++] = (gg_side_hook){ fn, arg, 0, 0 };
+        err = GG_OK;
     }
-    pthread_mutex_unlock(&hooks_mu);
     pthread_mutex_unlock(&st->mu);
     return err;
 }
@@ -108,35 +87,20 @@ gg_err gg_store_side_hook(gg_store *st, gg_store_hook_fn fn, void *arg)
 gg_err gg_store_side_unhook(gg_store *st, gg_store_hook_fn fn, void *arg)
 {
     gg_err err = GG_ENOTFOUND;
+    size_t k = 0;
 
     if (st == NULL || fn == NULL)
         return GG_EINVAL;
     pthread_mutex_lock(&st->mu);
-    pthread_mutex_lock(&hooks_mu);
-    for (size_t i = 0; i < SIDE_HOOKS_MAX; i++) {
-        if (hooks[i].st == st && hooks[i].fn == fn && hooks[i].arg == arg) {
-            memset(&hooks[i], 0, sizeof hooks[i]);
-            atomic_fetch_sub(&hooks_n, 1);
+    for (size_t i = 0; i < st->nhooks; i++) {
+        if (st->hooks[i].fn == fn && st->hooks[i].arg == arg)
             err = GG_OK;
-        }
+        else
+            st->hooks[k++] = st->hooks[i];
     }
-    pthread_mutex_unlock(&hooks_mu);
+    st->nhooks = k;
     pthread_mutex_unlock(&st->mu);
     return err;
-}
-
-/* gg_store_side_drop - forget every hook of st (its close): a store
- * allocated later at the same address must not inherit them. */
-void gg_store_side_drop(gg_store *st)
-{
-    pthread_mutex_lock(&hooks_mu);
-    for (size_t i = 0; i < SIDE_HOOKS_MAX; i++) {
-        if (hooks[i].st == st) {
-            memset(&hooks[i], 0, sizeof hooks[i]);
-            atomic_fetch_sub(&hooks_n, 1);
-        }
-    }
-    pthread_mutex_unlock(&hooks_mu);
 }
 
 /* gg_store_side_before_commit - run st's hooks in the open transaction,
@@ -144,26 +108,16 @@ void gg_store_side_drop(gg_store *st)
  * COMMIT. Under mu. */
 gg_err gg_store_side_before_commit(gg_store *st)
 {
-    struct side_hook run[SIDE_HOOKS_MAX];
-    int committed[SIDE_HOOKS_MAX];
-    size_t n = 0;
     gg_err err = GG_OK;
 
-    if (atomic_load(&hooks_n) == 0)
-        return GG_OK;
-    pthread_mutex_lock(&hooks_mu);
-    for (size_t i = 0; i < SIDE_HOOKS_MAX; i++) {
-        if (hooks[i].st != st)
-            continue;
-        committed[n] = hooks[i].ran && st->commits > hooks[i].at;
-        hooks[i].ran = 1;
-        hooks[i].at = st->commits;
-        run[n++] = hooks[i];
+    for (size_t i = 0; i < st->nhooks && err == GG_OK; i++) {
+        gg_side_hook *h = &st->hooks[i];
+        int committed = h->ran && st->commits > h->at;
+
+        h->ran = 1;
+        h->at = st->commits;
+        err = h->fn(st->db, h->arg, committed);
     }
-    pthread_mutex_unlock(&hooks_mu);
-    /* Unhooking takes mu, which we hold: run[] stays registered. */
-    for (size_t i = 0; i < n && err == GG_OK; i++)
-        err = run[i].fn(st->db, run[i].arg, committed[i]);
     return err;
 }
 

@@ -689,7 +689,6 @@ void gg_store_close(gg_store *st)
     gg_store_writer_stop(st);
     gg_store_waiters_close(st);
     gg_store_ckpt_stop(st);
-    gg_store_side_drop(st);          /* a hook left registered must not outlive st */
     gg_store_schema_close(st);
     rc = sqlite3_close(st->db);
     if (rc != SQLITE_OK)

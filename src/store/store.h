@@ -378,7 +378,7 @@ gg_err gg_store_side_locked(gg_store *st, gg_store_side_fn fn, void *arg);
 typedef gg_err (*gg_store_hook_fn)(struct sqlite3 *db, void *arg, int committed);
 
 /* gg_store_side_hook - register fn(db, arg, committed) as a pre-COMMIT hook
- * of st, from the next transaction on. At most 16 hooks in the process:
+ * of st, from the next transaction on. At most 8 hooks per store:
  * GG_EFULL past that; GG_EINVAL for NULL st or fn. */
 gg_err gg_store_side_hook(gg_store *st, gg_store_hook_fn fn, void *arg);
 

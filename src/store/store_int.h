@@ -233,6 +233,16 @@ typedef struct gg_qseen {
     int64_t empty_until_us;
 } gg_qseen;
 
+/* A side module's pre-COMMIT hook (side.c): ran = it has run in a
+ * transaction, at = st->commits when it last ran. */
+#define GG_STORE_HOOKS_MAX 8
+typedef struct gg_side_hook {
+    gg_store_hook_fn fn;
+    void *arg;
+    int ran;
+    int64_t at;
+} gg_side_hook;
+
 struct gg_store {
     /* mu guards db, stmt and counts. Held for a whole transaction. */
     pthread_mutex_t mu;
@@ -286,6 +296,9 @@ struct gg_store {
     gg_qseen seen[GG_STORE_SEEN_MAX]; /* queues a waiting taker found empty (notify.c) */
     size_t nseen;
     atomic_int closing;              /* gg_store_close began: no hand-offs, waiters leave */
+    /* The side modules' pre-COMMIT hooks (side.c), under mu. */
+    gg_side_hook hooks[GG_STORE_HOOKS_MAX];
+    size_t nhooks;
 };
 
 extern const int64_t gg_store_lat_bounds_us[GG_STORE_LAT_BUCKETS];
@@ -442,9 +455,7 @@ void gg_store_waiters_close(gg_store *st);
 void gg_store_notify(gg_store *st, const gg_txn *t);
 
 /* side.c: the side modules' pre-COMMIT hooks (store.h, gg_store_side_hook),
- * run by commit.c in the transaction under mu, an error failing the COMMIT;
- * and, at close, the removal of any hook left registered for st. */
+ * run by commit.c in the transaction under mu, an error failing the COMMIT. */
 gg_err gg_store_side_before_commit(gg_store *st);
-void gg_store_side_drop(gg_store *st);
 
 #endif
