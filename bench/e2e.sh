@@ -11,7 +11,8 @@
 # `gridgate bench baseline` (no queue, no channel, no crypto) and drives it
 # the same way. While the gateway runs, /healthz is probed every 10 ms (its
 # latency printed before the result), and after it the utility's cache,
-# governor and backend metrics are printed. Last line:
+# governor and backend metrics and its workers' time per request by phase
+# (gridgate_request_phase_seconds_total) are printed. Last line:
 #   e2e rps=... p50_ms=... p99_ms=... baseline_rps=... ratio=...
 set -euo pipefail
 
@@ -117,16 +118,25 @@ PROBE=$!
   2> >(tee "$WORK/e2e.err" >&2) | tee "$WORK/e2e.out"
 wait "$PROBE" || true
 cat "$WORK/healthz.out"
-# What the utility saw: cache hits and misses, the governor, the backend.
+# What the utility saw: cache hits and misses, the governor, the backend,
+# and where its workers' time per answered request went (binding included).
 python3 - "$((PORT + 3))" <<'PY' || true
 import http.client, sys
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=5)
 c.request("GET", "/metrics")
 keep = ("gridgate_cache_", "gridgate_backend_inflight_max", "gridgate_governor_limit",
         "gridgate_shed_total")
+phases, n = [], 0
 for line in c.getresponse().read().decode().splitlines():
     if line.startswith(keep):
         print("bench-e2e: utility " + line)
+    elif line.startswith("gridgate_request_phase_seconds_total{phase="):
+        phases.append((line.split('"')[1], float(line.split()[-1])))
+    elif line.startswith("gridgate_request_duration_seconds_count"):
+        n += int(line.split()[-1])
+if phases and n:
+    print("bench-e2e: utility ms per request (%d): " % n
+          + " ".join("%s=%.2f" % (p, s * 1000 / n) for p, s in phases))
 PY
 for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 wait 2>/dev/null || true

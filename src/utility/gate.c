@@ -118,7 +118,7 @@ json_t *gg_gate_call(gg_gate *g, gg_svc_ctx *ctx, const char *txn, json_t *req,
     char key[GG_CACHE_KEY_MAX + 1], account[40];
     gg_lane lane = gg_lane_of(txn);
     json_t *rep;
-    int64_t age = 0, t0;
+    int64_t age = 0, t0 = gg_mono_us(), t1;
     gg_err e;
 
     *v = GG_GATE_RAN;
@@ -126,6 +126,8 @@ json_t *gg_gate_call(gg_gate *g, gg_svc_ctx *ctx, const char *txn, json_t *req,
     if (rep)
         return rep;  /* token refused: no backend call */
     rep = cached(g, key, g->ttl_ms, &age);
+    t1 = gg_mono_us();
+    gg_umetrics_phase(g->m, GG_UP_CHECK, t1 - t0);
     if (rep)
         return hit(g, rep, 0, age);
     e = gg_gov_acquire(g->gov, lane, 0);
@@ -151,17 +153,20 @@ json_t *gg_gate_call(gg_gate *g, gg_svc_ctx *ctx, const char *txn, json_t *req,
         }
         e = gg_gov_acquire(g->gov, lane, (int)(wait < SLOT_WAIT_MS ? wait : SLOT_WAIT_MS));
     }
+    t0 = gg_mono_us();
+    gg_umetrics_phase(g->m, GG_UP_GOVERNOR, t0 - t1);
     if (e != GG_OK) {  /* closed: stopping */
         *v = GG_GATE_BACKOUT;
         return NULL;
     }
     if (key[0])
         atomic_fetch_add(&g->misses, 1);
-    t0 = gg_mono_us();
     gg_umetrics_enter(g->m);
     rep = gg_svc_dispatch(ctx, txn, req);
     gg_umetrics_leave(g->m);
-    gg_gov_release(g->gov, rep && status_of(rep) < 500 ? gg_mono_us() - t0 : -1);
+    t1 = gg_mono_us();
+    gg_umetrics_phase(g->m, GG_UP_BACKEND, t1 - t0);
+    gg_gov_release(g->gov, rep && status_of(rep) < 500 ? t1 - t0 : -1);
     if (rep && key[0] && status_of(rep) == 200) {
         char *text = json_dumps(rep, JSON_COMPACT | JSON_REAL_PRECISION(12));
 

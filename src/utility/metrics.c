@@ -54,6 +54,8 @@ void gg_umetrics_init(gg_umetrics *m)
     atomic_init(&m->workers, 0);
     atomic_init(&m->inflight, 0);
     atomic_init(&m->inflight_max, 0);
+    for (i = 0; i < GG_UP_COUNT; i++)
+        atomic_init(&m->phase_us[i], 0);
 }
 
 /* gg_umetrics_destroy - release the mutex. */
@@ -188,6 +190,26 @@ void gg_umetrics_leave(gg_umetrics *m)
     atomic_fetch_sub(&m->inflight, 1);
 }
 
+static const char *const phase_names[GG_UP_COUNT] = {
+    "open", "replay", "check", "governor", "backend", "seal", "store",
+};
+
+/* gg_umetrics_phase - add us (if not negative) to phase p. */
+void gg_umetrics_phase(gg_umetrics *m, gg_um_phase p, int64_t us)
+{
+    if ((int)p < 0 || p >= GG_UP_COUNT || us < 0)
+        return;
+    atomic_fetch_add(&m->phase_us[p], (long long)us);
+}
+
+/* gg_umetrics_phase_us - read one phase's summed microseconds. */
+int64_t gg_umetrics_phase_us(gg_umetrics *m, gg_um_phase p)
+{
+    if ((int)p < 0 || p >= GG_UP_COUNT)
+        return 0;
+    return atomic_load(&m->phase_us[p]);
+}
+
 /* gg_umetrics_requests - read one request counter. */
 int64_t gg_umetrics_requests(gg_umetrics *m, const char *txn, gg_um_result r)
 {
@@ -262,4 +284,11 @@ void gg_umetrics_write(gg_umetrics *m, FILE *f)
             "# TYPE gridgate_backend_inflight_max gauge\n"
             "gridgate_backend_inflight_max %d\n",
             atomic_load(&m->workers), atomic_load(&m->inflight), atomic_load(&m->inflight_max));
+    fputs("# HELP gridgate_request_phase_seconds_total Workers' time on requests, by phase "
+          "(open, replay, check: token and cache, governor: waiting for a slot, backend, seal, "
+          "store: the reply's commit).\n"
+          "# TYPE gridgate_request_phase_seconds_total counter\n", f);
+    for (i = 0; i < GG_UP_COUNT; i++)
+        fprintf(f, "gridgate_request_phase_seconds_total{phase=\"%s\"} %.6f\n", phase_names[i],
+                (double)atomic_load(&m->phase_us[i]) / 1e6);
 }

@@ -8,6 +8,8 @@
  * requests_total counts messages answered (or failed while answering);
  * rejects_total counts messages refused before any service ran: dropped
  * with no reply possible, or (future, replay_full) answered with an error.
+ * request_phase_seconds_total splits the workers' time per request into
+ * the phases of gg_um_phase (where a request's time at the utility goes).
  */
 #ifndef GG_UTILITY_METRICS_H
 #define GG_UTILITY_METRICS_H
@@ -45,6 +47,18 @@ typedef enum gg_um_reject {
     GG_UJ_COUNT
 } gg_um_reject;
 
+/* Where a worker's time on a request goes (request_phase_seconds_total). */
+typedef enum gg_um_phase {
+    GG_UP_OPEN = 0,        /* opening the envelope: decrypt and verify */
+    GG_UP_REPLAY,          /* request hash, freshness and replay check */
+    GG_UP_CHECK,           /* token check and cache lookup, before a slot */
+    GG_UP_GOVERNOR,        /* waiting for a governor slot */
+    GG_UP_BACKEND,         /* the service call in the marketing system */
+    GG_UP_SEAL,            /* sealing the reply */
+    GG_UP_STORE,           /* storing the reply with the ack (its commit) */
+    GG_UP_COUNT
+} gg_um_phase;
+
 /* Upper bounds of the request duration histogram, in microseconds. */
 #define GG_UM_BUCKETS 13
 
@@ -63,6 +77,7 @@ typedef struct gg_umetrics {
     atomic_int workers;                       /* worker threads running */
     atomic_int inflight;                      /* workers inside gg_svc_dispatch */
     atomic_int inflight_max;
+    atomic_llong phase_us[GG_UP_COUNT];       /* summed time per phase */
 } gg_umetrics;
 
 /* gg_umetrics_init - zero everything. */
@@ -82,6 +97,12 @@ void gg_umetrics_reject(gg_umetrics *m, gg_um_reject why);
 /* gg_umetrics_enter / leave - a worker enters / leaves the backend. */
 void gg_umetrics_enter(gg_umetrics *m);
 void gg_umetrics_leave(gg_umetrics *m);
+
+/* gg_umetrics_phase - a worker spent us microseconds in phase p. */
+void gg_umetrics_phase(gg_umetrics *m, gg_um_phase p, int64_t us);
+
+/* gg_umetrics_phase_us - the summed microseconds of phase p. */
+int64_t gg_umetrics_phase_us(gg_umetrics *m, gg_um_phase p);
 
 /* gg_umetrics_requests / rejects - read one counter (for tests and logs);
  * txn "other" reads the overflow slot. */

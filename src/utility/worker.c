@@ -175,6 +175,7 @@ static gg_err send_reply(gg_utility *u, const gg_msg *m, const gg_env_hdr *req, 
     gg_buf out = GG_BUF_INIT(GG_ENV_MAX);
     json_t *small = NULL;
     gg_env_hdr rh;
+    int64_t t0 = gg_mono_us(), t1;
     gg_err e;
 
     e = seal_reply(u, req, rep, &rh, &out);
@@ -193,7 +194,10 @@ static gg_err send_reply(gg_utility *u, const gg_msg *m, const gg_env_hdr *req, 
                  (long long)m->id);
         goto out;
     }
+    t1 = gg_mono_us();
+    gg_umetrics_phase(&u->m, GG_UP_SEAL, t1 - t0);
     e = gg_transport_reply(u->t, m->id, GG_Q_REPLIES, out.data, out.len, rh.expiry_ms);
+    gg_umetrics_phase(&u->m, GG_UP_STORE, gg_mono_us() - t1);
     if (e != GG_OK)
         gg_error("utility", "msg=\"cannot store reply\" err=%s store_id=%lld", gg_errname(e),
                  (long long)m->id);
@@ -289,7 +293,7 @@ static gg_err fresh(gg_utility *u, const gg_msg *m, const gg_env_hdr *hdr, int64
 static void handle(gg_uworker *w, const gg_msg *m)
 {
     gg_utility *u = w->u;
-    int64_t t0 = gg_mono_us();
+    int64_t t0 = gg_mono_us(), t1;
     char idhex[33];
     char txn[GG_ENV_TXN_MAX];
     gg_env_hdr hdr;
@@ -306,6 +310,8 @@ static void handle(gg_uworker *w, const gg_msg *m)
     gg_err e;
 
     e = gg_env_open(u->keys, m->data, m->len, &hdr, &pt, &ptlen);
+    t1 = gg_mono_us();
+    gg_umetrics_phase(&u->m, GG_UP_OPEN, t1 - t0);
     if (e == GG_ENOMEM) {
         /* Transient: the message may well be good; try it again later. */
         gg_err be = gg_store_backout(u->st, m->id);
@@ -332,6 +338,7 @@ static void handle(gg_uworker *w, const gg_msg *m)
     e = gg_env_hash(u->keys, m->data, m->len, hdr.req_hash);  /* the reply carries it */
     if (e == GG_OK)
         e = fresh(u, m, &hdr, now, &rep, &dropped);
+    gg_umetrics_phase(&u->m, GG_UP_REPLAY, gg_mono_us() - t1);
     if (e != GG_OK) {
         /* The replay store failed: fail closed, try the message later. */
         gg_err be = gg_store_backout(u->st, m->id);
