@@ -323,10 +323,7 @@ static void apply(gg_store *st, gg_req *first, gg_req *stop, gg_txn *all)
         st->counts.expired += r->t.c.expired;
         st->counts.dead += r->t.c.dead;
         st->counts.dropped += r->t.c.dropped;
-        for (size_t i = 0; i < r->t.ntouched; i++)
-            gg_txn_touch_n(all, r->t.touched[i], r->t.added[i]);
-        if (r->t.touched_overflow)
-            all->touched_overflow = 1;
+        gg_txn_merge(all, &r->t);
     }
 }
 

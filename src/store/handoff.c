@@ -29,15 +29,6 @@
 
 #include "store/store_int.h"
 
-/* find_touched - index of queue in t->touched, or -1. */
-static int find_touched(const gg_txn *t, const char *queue)
-{
-    for (size_t i = 0; queue && i < t->ntouched; i++)
-        if (strcmp(t->touched[i], queue) == 0)
-            return (int)i;
-    return -1;
-}
-
 /* drop - free the messages leased to the reserved takers (an earlier run
  * of the op, or a failure), keeping the reservations. Under mu, or after
  * the batch while they are still reserved (no one else touches them). */
@@ -63,10 +54,7 @@ static void ready_union(const gg_hand *h, gg_txn *u)
     for (const gg_req *r = h->first; r && !r->pseudo; r = r->next) {
         if (r->err != GG_OK)
             continue;
-        for (size_t i = 0; i < r->t.ntouched; i++)
-            gg_txn_touch_n(u, r->t.touched[i], r->t.added[i]);
-        if (r->t.touched_overflow)
-            u->touched_overflow = 1;
+        gg_txn_merge(u, &r->t);
     }
 }
 
@@ -81,9 +69,9 @@ static void reserve(gg_store *st, gg_hand *h, gg_txn *u)
 
         if (!w->taker || !w->sleeping || w->woken || w->pending)
             continue;
-        i = find_touched(u, w->queue);
+        i = gg_txn_find(u, w->queue);
         if (i < 0 || u->added[i] == 0)
-            i = find_touched(u, w->queue2);
+            i = gg_txn_find(u, w->queue2);
         if (i < 0 || u->added[i] == 0)
             continue;
         u->added[i]--;
@@ -116,7 +104,7 @@ static gg_err serve(gg_store *st, gg_txn *t, gg_hand *h, gg_txn *u)
         const char *q[2] = { w->queue, w->queue2 };
 
         for (int j = 0; j < 2 && q[j] && w->got == 0; j++) {
-            int i = find_touched(u, q[j]);
+            int i = gg_txn_find(u, q[j]);
             gg_err err;
 
             if (i >= 0 && drained[i])
@@ -208,7 +196,7 @@ void gg_store_hand_finish(gg_store *st, gg_hand *h, int committed, gg_txn *all)
             /* Served: no longer waiting for a message; its messages are
              * no longer ready for anyone that the commit would wake. */
             for (size_t m = 0; m < w->got; m++) {
-                int i = find_touched(all, w->out[m]->queue);
+                int i = gg_txn_find(all, w->out[m]->queue);
                 if (i >= 0 && all->added[i] > 0)
                     all->added[i]--;
             }

@@ -36,13 +36,21 @@
 #include "core/clock.h"
 #include "store/store_int.h"
 
+int gg_txn_find(const gg_txn *t, const char *queue)
+{
+    for (size_t i = 0; queue && i < t->ntouched; i++)
+        if (strcmp(t->touched[i], queue) == 0)
+            return (int)i;
+    return -1;
+}
+
 void gg_txn_touch_n(gg_txn *t, const char *queue, uint32_t n)
 {
-    for (size_t i = 0; i < t->ntouched; i++) {
-        if (strcmp(t->touched[i], queue) == 0) {
-            t->added[i] += n;
-            return;
-        }
+    int i = gg_txn_find(t, queue);
+
+    if (i >= 0) {
+        t->added[i] += n;
+        return;
     }
     if (t->ntouched == GG_STORE_TOUCH_MAX) {
         t->touched_overflow = 1;
@@ -55,6 +63,14 @@ void gg_txn_touch_n(gg_txn *t, const char *queue, uint32_t n)
 void gg_txn_touch(gg_txn *t, const char *queue)
 {
     gg_txn_touch_n(t, queue, 1);
+}
+
+void gg_txn_merge(gg_txn *into, const gg_txn *from)
+{
+    for (size_t i = 0; i < from->ntouched; i++)
+        gg_txn_touch_n(into, from->touched[i], from->added[i]);
+    if (from->touched_overflow)
+        into->touched_overflow = 1;
 }
 
 /* wake - wake waiter w for its queue (bit 1) or queue2 (bit 2). Under nmu. */

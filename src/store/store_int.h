@@ -417,6 +417,14 @@ void gg_txn_touch(gg_txn *t, const char *queue);
 /* gg_txn_touch_n - as gg_txn_touch for n messages (merging transactions). */
 void gg_txn_touch_n(gg_txn *t, const char *queue, uint32_t n);
 
+/* gg_txn_find - index of queue among the queues t touched, or -1 (also
+ * for a NULL queue). */
+int gg_txn_find(const gg_txn *t, const char *queue);
+
+/* gg_txn_merge - add the queues from touched, with their counts (and its
+ * overflow), to into: the union of several ops' transactions. */
+void gg_txn_merge(gg_txn *into, const gg_txn *from);
+
 /* gg_store_take_locked - inside the open transaction, as a get_many
  * would: take back queue's run-out leases, then lease up to want ready
  * messages into out[*n...]. On an error the messages in out stay the
