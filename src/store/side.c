@@ -16,7 +16,6 @@
  * the store's file (WAL: its reads never wait for the writer). The store's
  * own tables are never touched here.
  */
-#include <string.h>
 
 #include "core/log.h"
 #include "store/store_int.h"
