@@ -181,6 +181,22 @@ static json_t *ask(fx *f, const char *txn, const char *payload, int64_t expiry_m
     return take_reply(f, id);
 }
 
+/* ask_bills - a bills.query of citizen-1 for its account, from..to, with a
+ * fresh read token; the reply as ask gives it. */
+static json_t *ask_bills(fx *f, const char *from, const char *to)
+{
+    char token[GG_TOKEN_MAX];
+    char payload[1024];
+
+    assert_int_equal(gg_test_token(f->token_key, "citizen-1", f->account, GG_SCOPE_READ,
+                                   gg_now_ms() + 3600000, token, sizeof token),
+                     GG_OK);
+    snprintf(payload, sizeof payload,
+             "{\"binding_token\":\"%s\",\"account_no\":\"%s\",\"from\":\"%s\","
+             "\"to\":\"%s\"}", token, f->account, from, to);
+    return ask(f, "bills.query", payload, gg_now_ms() + 30000);
+}
+
 /* status_of - the "status" of a reply payload. */
 static int status_of(json_t *rep)
 {
@@ -201,18 +217,10 @@ static void test_bills_query_gets_sealed_reply(void **state)
     fx *f = *state;
     gg_umetrics *m = gg_utility_metrics(f->d.u);
     int64_t ok0 = gg_umetrics_requests(m, "bills.query", GG_UR_OK);
-    char token[GG_TOKEN_MAX];
-    char payload[1024];
     json_t *rep;
     json_t *bills;
 
-    assert_int_equal(gg_test_token(f->token_key, "citizen-1", f->account, GG_SCOPE_READ,
-                                   gg_now_ms() + 3600000, token, sizeof token),
-                     GG_OK);
-    snprintf(payload, sizeof payload,
-             "{\"binding_token\":\"%s\",\"account_no\":\"%s\",\"from\":\"2024-01\","
-             "\"to\":\"2024-12\"}", token, f->account);
-    rep = ask(f, "bills.query", payload, gg_now_ms() + 30000);
+    rep = ask_bills(f, "2024-01", "2024-12");
     assert_int_equal(status_of(rep), 200);
     bills = json_object_get(json_object_get(rep, "body"), "bills");
     assert_true(json_is_array(bills));
@@ -229,21 +237,13 @@ static void test_answered_query_time_split_by_phase(void **state)
     gg_umetrics *m = gg_utility_metrics(f->d.u);
     int64_t ok0 = gg_umetrics_requests(m, "bills.query", GG_UR_OK);
     int64_t before[GG_UP_COUNT];
-    char token[GG_TOKEN_MAX];
-    char payload[1024];
     json_t *rep;
     int p;
 
     for (p = 0; p < GG_UP_COUNT; p++)
         before[p] = gg_umetrics_phase_us(m, (gg_um_phase)p);
-    assert_int_equal(gg_test_token(f->token_key, "citizen-1", f->account, GG_SCOPE_READ,
-                                   gg_now_ms() + 3600000, token, sizeof token),
-                     GG_OK);
     /* a range no other test asks for: a cache miss, so the backend runs */
-    snprintf(payload, sizeof payload,
-             "{\"binding_token\":\"%s\",\"account_no\":\"%s\",\"from\":\"2023-07\","
-             "\"to\":\"2024-11\"}", token, f->account);
-    rep = ask(f, "bills.query", payload, gg_now_ms() + 30000);
+    rep = ask_bills(f, "2023-07", "2024-11");
     assert_int_equal(status_of(rep), 200);
     json_decref(rep);
     /* counted after the reply's commit, so every phase is recorded by then */
