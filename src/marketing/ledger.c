@@ -537,24 +537,6 @@ gg_err gg_mkt_mark_get(gg_mkt *m, const char *name, char *out, size_t outsz)
     return e;
 }
 
-/* gg_mkt_mark_set - upsert a named mark. */
-gg_err gg_mkt_mark_set(gg_mkt *m, const char *name, const char *value)
-{
-    if (gg_mkt_pg(m) != NULL) /* PostgreSQL: pg_ledger.c */
-        return mkt_pgl_mark_set(gg_mkt_pg(m), name, value);
-    static const char sql[] =
-        "INSERT INTO gg_marks(name, value) VALUES (?1, ?2)"
-        " ON CONFLICT(name) DO UPDATE SET value = excluded.value";
-    sqlite3 *db = db_of(m, "mark set");
-    sqlite3_stmt *st = NULL;
-    gg_err e;
-
-    if (db == NULL || name == NULL || value == NULL)
-        return GG_EINVAL;
-    e = prep_bound(db, sql, &st, "mark set", "ss", name, value);
-    return e != GG_OK ? e : step_done(db, st, "mark set", NULL);
-}
-
 /* gg_mkt_mark_move - compare-and-set a named mark. */
 gg_err gg_mkt_mark_move(gg_mkt *m, const char *name, const char *expected, const char *value)
 {

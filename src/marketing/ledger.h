@@ -129,8 +129,6 @@ typedef struct gg_bill_issued {
 
 /* gg_mkt_mark_get - gridgate's named mark (gg_marks) into out; GG_ENOTFOUND. */
 gg_err gg_mkt_mark_get(gg_mkt *m, const char *name, char *out, size_t outsz);
-/* gg_mkt_mark_set - set the named mark (in the caller's transaction). */
-gg_err gg_mkt_mark_set(gg_mkt *m, const char *name, const char *value);
 /* gg_mkt_mark_move - set the named mark to value only if it is still
  * expected ("" for a mark that must not exist yet), in the caller's
  * transaction. GG_ENOTFOUND if it was not (someone else moved it: roll

@@ -71,7 +71,6 @@ gg_err mkt_pgl_outbox_put(mkt_pg *pg, const char *event_id, const char *type,
 gg_err mkt_pgl_outbox_list(mkt_pg *pg, size_t max, gg_outbox_row **out, size_t *n);
 gg_err mkt_pgl_outbox_delete(mkt_pg *pg, int64_t seq);
 gg_err mkt_pgl_mark_get(mkt_pg *pg, const char *name, char *out, size_t outsz);
-gg_err mkt_pgl_mark_set(mkt_pg *pg, const char *name, const char *value);
 gg_err mkt_pgl_mark_move(mkt_pg *pg, const char *name, const char *expected, const char *value);
 gg_err mkt_pgl_issued_list(mkt_pg *pg, const char *after_issued, const char *after_bill,
                            size_t max, gg_bill_issued **out, size_t *n);

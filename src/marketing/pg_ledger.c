@@ -254,13 +254,6 @@ gg_err mkt_pgl_mark_get(mkt_pg *pg, const char *name, char *out, size_t outsz)
     return e;
 }
 
-gg_err mkt_pgl_mark_set(mkt_pg *pg, const char *name, const char *value)
-{
-    const char *params[2] = { name, value };
-
-    return one(pg, Q_MARK_SET, params, NULL);
-}
-
 gg_err mkt_pgl_mark_move(mkt_pg *pg, const char *name, const char *expected, const char *value)
 {
     const char *params[3] = { name, expected, value };
