@@ -36,17 +36,35 @@
 #include "core/clock.h"
 #include "store/store_int.h"
 
-int gg_txn_find(const gg_txn *t, const char *queue)
+/* txn_hash - FNV-1a of a queue name: most names differ in it, so a
+ * lookup compares strings only on a match. */
+static uint32_t txn_hash(const char *queue)
 {
-    for (size_t i = 0; queue && i < t->ntouched; i++)
-        if (strcmp(t->touched[i], queue) == 0)
+    uint32_t h = 2166136261u;
+
+    for (const unsigned char *p = (const unsigned char *)queue; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+/* find_hashed - index of queue (hash h) in t, -1 if absent. */
+static int find_hashed(const gg_txn *t, const char *queue, uint32_t h)
+{
+    for (size_t i = 0; i < t->ntouched; i++)
+        if (t->hash[i] == h && strcmp(t->touched[i], queue) == 0)
             return (int)i;
     return -1;
 }
 
-void gg_txn_touch_n(gg_txn *t, const char *queue, uint32_t n)
+int gg_txn_find(const gg_txn *t, const char *queue)
 {
-    int i = gg_txn_find(t, queue);
+    return queue ? find_hashed(t, queue, txn_hash(queue)) : -1;
+}
+
+/* touch_hashed - gg_txn_touch_n with queue's hash h known. */
+static void touch_hashed(gg_txn *t, const char *queue, uint32_t h, uint32_t n)
+{
+    int i = find_hashed(t, queue, h);
 
     if (i >= 0) {
         t->added[i] += n;
@@ -57,18 +75,24 @@ void gg_txn_touch_n(gg_txn *t, const char *queue, uint32_t n)
         return;
     }
     snprintf(t->touched[t->ntouched], GG_QUEUE_NAME_MAX, "%s", queue);
+    t->hash[t->ntouched] = h;
     t->added[t->ntouched++] = n;
+}
+
+void gg_txn_touch_n(gg_txn *t, const char *queue, uint32_t n)
+{
+    touch_hashed(t, queue, txn_hash(queue), n);
 }
 
 void gg_txn_touch(gg_txn *t, const char *queue)
 {
-    gg_txn_touch_n(t, queue, 1);
+    touch_hashed(t, queue, txn_hash(queue), 1);
 }
 
 void gg_txn_merge(gg_txn *into, const gg_txn *from)
 {
     for (size_t i = 0; i < from->ntouched; i++)
-        gg_txn_touch_n(into, from->touched[i], from->added[i]);
+        touch_hashed(into, from->touched[i], from->hash[i], from->added[i]);
     if (from->touched_overflow)
         into->touched_overflow = 1;
 }
@@ -112,13 +136,16 @@ static void wake_queue(gg_store *st, const char *queue, uint32_t n)
  * otherwise. Under nmu. */
 static gg_qseen *seen_slot(gg_store *st, const char *queue, int make)
 {
+    uint32_t h = txn_hash(queue);
+
     for (size_t i = 0; i < st->nseen; i++)
-        if (strcmp(st->seen[i].queue, queue) == 0)
+        if (st->seen[i].hash == h && strcmp(st->seen[i].queue, queue) == 0)
             return &st->seen[i];
     if (!make || st->nseen == GG_STORE_SEEN_MAX)
         return NULL;
     memset(&st->seen[st->nseen], 0, sizeof st->seen[0]);
     snprintf(st->seen[st->nseen].queue, GG_QUEUE_NAME_MAX, "%s", queue);
+    st->seen[st->nseen].hash = h;
     return &st->seen[st->nseen++];
 }
 

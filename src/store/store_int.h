@@ -107,13 +107,16 @@ enum gg_stmt {
 /* Queues whose emptiness waiting takers remember (notify.c), and for how
  * long: a lease that runs out makes a message ready with no commit, so a
  * take is not skipped for longer than this. */
-#define GG_STORE_SEEN_MAX 32
+#define GG_STORE_SEEN_MAX 128
 #define GG_STORE_SEEN_US 50000
 
 /* Rows examined per round when gg_store_get looks for a ready message. */
 #define GG_STORE_GET_BATCH 64
-/* Queues remembered per transaction for wake-ups; more wakes everyone. */
-#define GG_STORE_TOUCH_MAX 32
+/* Queues remembered per transaction for wake-ups and hand-offs; more wakes
+ * every waiter to look again, and hands off nothing. A channel batch of
+ * replies touches one queue per requester: at 32, 64 requesters overflowed
+ * it on most batches (bench/rr: 4 in 5 takers woken to look, not handed). */
+#define GG_STORE_TOUCH_MAX 128
 /* Watchers (gg_store_watch) at most. */
 #define GG_STORE_WATCH_MAX 8
 /* Queues whose depth and bytes one transaction keeps in memory before it
@@ -130,6 +133,7 @@ typedef struct gg_store_counts {
 typedef struct gg_txn {
     gg_store_counts c;
     char touched[GG_STORE_TOUCH_MAX][GG_QUEUE_NAME_MAX];
+    uint32_t hash[GG_STORE_TOUCH_MAX];    /* gg_txn_hash(touched[i]) */
     uint32_t added[GG_STORE_TOUCH_MAX];   /* messages made ready in touched[i] */
     size_t ntouched;
     int touched_overflow;
@@ -229,6 +233,7 @@ typedef struct gg_hand {
 
 typedef struct gg_qseen {
     char queue[GG_QUEUE_NAME_MAX];
+    uint32_t hash;   /* txn_hash(queue) (notify.c) */
     uint64_t gen, empty_gen;
     int64_t empty_until_us;
 } gg_qseen;

@@ -149,6 +149,73 @@ static void test_handed_taker_waits_again_without_an_empty_look(void **state)
     assert_int_equal(looks, 0);
 }
 
+/* One commit that puts on more queues than a transaction once remembered
+ * (32; a channel batch of replies to 64 requesters) hands each blocked
+ * taker its message: no taker is woken to look for itself (each look a
+ * transaction), and every queue the hand-off drained is remembered as
+ * empty, so that the takers' next waits, soon after, sleep with no look
+ * (memory of 50 ms: on a loaded machine the attempt may be repeated). */
+#define WIDE 64
+static void test_a_commit_to_many_queues_hands_to_every_taker(void **state)
+{
+    fix *f = *state;
+    static taker t[WIDE];
+    static char names[WIDE][8];
+    gg_store_put_item it[WIDE];
+    gg_store_stats s0, s1;
+    int64_t looks = -1;
+
+    memset(it, 0, sizeof it);
+    for (int i = 0; i < WIDE; i++) {
+        snprintf(names[i], sizeof names[i], "w%d", i);
+        it[i].queue = names[i];
+        it[i].data = names[i];
+        it[i].len = strlen(names[i]);
+    }
+    for (int attempt = 0; attempt < 5 && looks != 0; attempt++) {
+        for (int i = 0; i < WIDE; i++) {
+            memset(&t[i], 0, sizeof t[i]);
+            t[i].st = f->st;
+            t[i].queue = names[i];
+            t[i].timeout_ms = 20000;
+            assert_int_equal(pthread_create(&t[i].th, NULL, taker_main, &t[i]), 0);
+        }
+        usleep(300000);   /* all asleep after their first (empty) look */
+        s0 = stats(f);
+        assert_int_equal(gg_store_put_many(f->st, it, WIDE, NULL), GG_OK);
+        for (int i = 0; i < WIDE; i++)
+            finish(&t[i]);
+        s1 = stats(f);
+        for (int i = 0; i < WIDE; i++) {
+            assert_int_equal(t[i].err, GG_OK);
+            assert_string_equal(t[i].m[0]->queue, names[i]);
+            assert_int_equal(gg_store_ack(f->st, t[i].m[0]->id), GG_OK);
+            free_taken(&t[i]);
+        }
+        print_message("attempt %d: commits %lld, handoffs %lld\n", attempt,
+                      (long long)(s1.commits - s0.commits),
+                      (long long)(s1.handoffs - s0.handoffs));
+        assert_int_equal(s1.handoffs - s0.handoffs, WIDE);
+        assert_int_equal(s1.commits - s0.commits, 1);
+        /* Again at once, with nothing put: every wait sleeps unlooked. */
+        s0 = stats(f);
+        for (int i = 0; i < WIDE; i++) {
+            memset(&t[i], 0, sizeof t[i]);
+            t[i].st = f->st;
+            t[i].queue = names[i];
+            t[i].timeout_ms = 20;
+            assert_int_equal(pthread_create(&t[i].th, NULL, taker_main, &t[i]), 0);
+        }
+        for (int i = 0; i < WIDE; i++) {
+            finish(&t[i]);
+            assert_int_equal(t[i].err, GG_EEMPTY);
+        }
+        looks = stats(f).commits - s0.commits;
+        print_message("attempt %d: looks %lld\n", attempt, (long long)looks);
+    }
+    assert_int_equal(looks, 0);
+}
+
 /* get_many_wait is handed up to its max, in order; the rest stay ready. */
 static void test_get_many_wait_is_handed_up_to_max(void **state)
 {
@@ -463,6 +530,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_handed_taker_waits_again_without_an_empty_look,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_commit_to_many_queues_hands_to_every_taker, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_get_many_wait_is_handed_up_to_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_wait_first_is_handed_the_first_queue, setup,
                                         teardown),
