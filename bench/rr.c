@@ -7,8 +7,10 @@
  *   acknowledged), an echo responder process takes it under a lease and,
  *   in one transaction, acknowledges it and puts the reply on the utility's
  *   xmit queue (dest = the requester's own reply queue); the channel carries
- *   it back and the requester takes and acknowledges it. The utility side
- *   is a separate process (fork), as in production.
+ *   it back and the requester takes it, and acknowledges it in the
+ *   transaction that puts its next request (gg_store_ack_put; RabbitMQ's
+ *   basic.ack is not confirmed at all). The utility side is a separate
+ *   process (fork), as in production.
  *   rabbitmq: the same through a broker started by bench/rr.sh (rr_amqp.c).
  * At 1, 16 and 64 concurrent requesters, each for --secs seconds after a
  * warm-up; prints a line per system and concurrency and last:
@@ -234,11 +236,17 @@ static int utility_main(int responders)
 
 /* ---- portal side ---------------------------------------------------------- */
 
-/* requester_main - round trips until stopped; latencies inside the window. */
+/* requester_main - round trips until stopped; latencies inside the window.
+ * A reply is acknowledged in the transaction that puts the next request
+ * (gg_store_ack_put), the last one on its own after the stop: durable no
+ * later than the next request, where RabbitMQ's basic.ack is fire-and-forget.
+ * A round trip runs from that put to the reply in hand, as on RabbitMQ from
+ * the publish to the reply delivered. */
 static void *requester_main(void *arg)
 {
     req_ctx *r = arg;
     char q[32], buf[RR_MSG_BYTES];
+    int64_t prev = 0; /* the reply not yet acknowledged, 0 if none */
     pthread_setname_np(pthread_self(), "rr-req");
     snprintf(q, sizeof q, "r%d", r->idx);
     memset(buf, 'x', sizeof buf);
@@ -247,11 +255,15 @@ static void *requester_main(void *arg)
     while (!atomic_load(&g_stop)) {
         int64_t t0 = gg_mono_us();
         gg_msg *m = NULL;
-        if (gg_store_put(r->st, GG_XMIT_QUEUE, REQ_QUEUE, buf, sizeof buf, 0, NULL) != GG_OK) {
+        gg_err e = prev ? gg_store_ack_put(r->st, prev, GG_XMIT_QUEUE, REQ_QUEUE, buf, sizeof buf, 0)
+                        : gg_store_put(r->st, GG_XMIT_QUEUE, REQ_QUEUE, buf, sizeof buf, 0, NULL);
+        if (e != GG_OK) {
             r->errors++;
+            if (prev && gg_store_ack(r->st, prev) == GG_OK)
+                prev = 0;
             continue;
         }
-        gg_err e;
+        prev = 0;
         do {
             e = gg_store_get_wait(r->st, q, 60000, 1000, &m);
         } while (e == GG_EEMPTY && !atomic_load(&g_stop));
@@ -261,12 +273,14 @@ static void *requester_main(void *arg)
         }
         if (m->len != sizeof buf || memcmp(m->data, buf, sizeof buf) != 0)
             r->errors++;
-        gg_store_ack(r->st, m->id);
+        prev = m->id;
         gg_msg_free(m);
         int64_t t1 = gg_mono_us();
         if (t0 >= g_measure_from && t1 <= g_measure_to && r->n < r->cap)
             r->lat[r->n++] = t1 - t0;
     }
+    if (prev && gg_store_ack(r->st, prev) != GG_OK)
+        r->errors++;
     return NULL;
 }
 
