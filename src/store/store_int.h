@@ -133,7 +133,7 @@ typedef struct gg_store_counts {
 typedef struct gg_txn {
     gg_store_counts c;
     char touched[GG_STORE_TOUCH_MAX][GG_QUEUE_NAME_MAX];
-    uint32_t hash[GG_STORE_TOUCH_MAX];    /* gg_txn_hash(touched[i]) */
+    uint32_t hash[GG_STORE_TOUCH_MAX];    /* txn_hash(touched[i]) (notify.c) */
     uint32_t added[GG_STORE_TOUCH_MAX];   /* messages made ready in touched[i] */
     size_t ntouched;
     int touched_overflow;
