@@ -61,7 +61,7 @@ int gg_txn_find(const gg_txn *t, const char *queue)
     return queue ? find_hashed(t, queue, txn_hash(queue)) : -1;
 }
 
-/* touch_hashed - gg_txn_touch_n with queue's hash h known. */
+/* touch_hashed - note n messages of queue (hash h) made ready in t. */
 static void touch_hashed(gg_txn *t, const char *queue, uint32_t h, uint32_t n)
 {
     int i = find_hashed(t, queue, h);
@@ -77,11 +77,6 @@ static void touch_hashed(gg_txn *t, const char *queue, uint32_t h, uint32_t n)
     snprintf(t->touched[t->ntouched], GG_QUEUE_NAME_MAX, "%s", queue);
     t->hash[t->ntouched] = h;
     t->added[t->ntouched++] = n;
-}
-
-void gg_txn_touch_n(gg_txn *t, const char *queue, uint32_t n)
-{
-    touch_hashed(t, queue, txn_hash(queue), n);
 }
 
 void gg_txn_touch(gg_txn *t, const char *queue)

@@ -419,9 +419,6 @@ gg_err gg_store_read_mark(gg_store *st, const char *channel, int64_t *mark);
  * (added it, or returned it from a lease). */
 void gg_txn_touch(gg_txn *t, const char *queue);
 
-/* gg_txn_touch_n - as gg_txn_touch for n messages (merging transactions). */
-void gg_txn_touch_n(gg_txn *t, const char *queue, uint32_t n);
-
 /* gg_txn_find - index of queue among the queues t touched, or -1 (also
  * for a NULL queue). */
 int gg_txn_find(const gg_txn *t, const char *queue);
