@@ -55,10 +55,9 @@ static void *taker_main(void *arg)
     return NULL;
 }
 
-/* start - a taker thread, given time to make its first (empty) look and
- * fall asleep. */
-static void start(taker *t, gg_store *st, int kind, const char *queue, const char *second,
-                  size_t max, int timeout_ms)
+/* launch - a taker thread, not waited for. */
+static void launch(taker *t, gg_store *st, int kind, const char *queue, const char *second,
+                   size_t max, int timeout_ms)
 {
     memset(t, 0, sizeof *t);
     t->st = st;
@@ -68,17 +67,15 @@ static void start(taker *t, gg_store *st, int kind, const char *queue, const cha
     t->max = max;
     t->timeout_ms = timeout_ms;
     assert_int_equal(pthread_create(&t->th, NULL, taker_main, t), 0);
-    usleep(150000);
 }
 
-/* launch - a plain get_wait taker thread on queue, not waited for. */
-static void launch(taker *t, gg_store *st, const char *queue, int timeout_ms)
+/* start - a taker thread, given time to make its first (empty) look and
+ * fall asleep. */
+static void start(taker *t, gg_store *st, int kind, const char *queue, const char *second,
+                  size_t max, int timeout_ms)
 {
-    memset(t, 0, sizeof *t);
-    t->st = st;
-    t->queue = queue;
-    t->timeout_ms = timeout_ms;
-    assert_int_equal(pthread_create(&t->th, NULL, taker_main, t), 0);
+    launch(t, st, kind, queue, second, max, timeout_ms);
+    usleep(150000);
 }
 
 static void finish(taker *t)
@@ -186,7 +183,7 @@ static void test_a_commit_to_many_queues_hands_to_every_taker(void **state)
     }
     for (int attempt = 0; attempt < 5 && looks != 0; attempt++) {
         for (int i = 0; i < WIDE; i++)
-            launch(&t[i], f->st, names[i], 20000);
+            launch(&t[i], f->st, WAIT_PLAIN, names[i], NULL, 1, 20000);
         usleep(300000);   /* all asleep after their first (empty) look */
         s0 = stats(f);
         assert_int_equal(gg_store_put_many(f->st, it, WIDE, NULL), GG_OK);
@@ -207,7 +204,7 @@ static void test_a_commit_to_many_queues_hands_to_every_taker(void **state)
         /* Again at once, with nothing put: every wait sleeps unlooked. */
         s0 = stats(f);
         for (int i = 0; i < WIDE; i++)
-            launch(&t[i], f->st, names[i], 20);
+            launch(&t[i], f->st, WAIT_PLAIN, names[i], NULL, 1, 20);
         for (int i = 0; i < WIDE; i++) {
             finish(&t[i]);
             assert_int_equal(t[i].err, GG_EEMPTY);
