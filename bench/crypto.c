@@ -524,15 +524,11 @@ static void *requester_main(void *arg)
             out = env.data;
             outlen = env.len;
         }
-        e = prev ? gg_store_ack_put(r->st, prev, GG_XMIT_QUEUE, REQ_QUEUE, out, outlen, 0)
-                 : gg_store_put(r->st, GG_XMIT_QUEUE, REQ_QUEUE, out, outlen, 0, NULL);
+        e = bench_put_request(r->st, &prev, REQ_QUEUE, out, outlen);
         if (e != GG_OK) {
             r->errors++;
-            if (prev && gg_store_ack(r->st, prev) == GG_OK)
-                prev = 0;
             continue;
         }
-        prev = 0;
         do {
             e = gg_store_get_wait(r->st, q, 60000, 1000, &m);
         } while (e == GG_EEMPTY && !atomic_load(&g_stop));

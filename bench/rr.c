@@ -238,7 +238,7 @@ static int utility_main(int responders)
 
 /* requester_main - round trips until stopped; latencies inside the window.
  * A reply is acknowledged in the transaction that puts the next request
- * (gg_store_ack_put), the last one on its own after the stop: durable no
+ * (bench_put_request), the last one on its own after the stop: durable no
  * later than the next request, where RabbitMQ's basic.ack is fire-and-forget.
  * A round trip runs from that put to the reply in hand, as on RabbitMQ from
  * the publish to the reply delivered. */
@@ -255,15 +255,11 @@ static void *requester_main(void *arg)
     while (!atomic_load(&g_stop)) {
         int64_t t0 = gg_mono_us();
         gg_msg *m = NULL;
-        gg_err e = prev ? gg_store_ack_put(r->st, prev, GG_XMIT_QUEUE, REQ_QUEUE, buf, sizeof buf, 0)
-                        : gg_store_put(r->st, GG_XMIT_QUEUE, REQ_QUEUE, buf, sizeof buf, 0, NULL);
+        gg_err e = bench_put_request(r->st, &prev, REQ_QUEUE, buf, sizeof buf);
         if (e != GG_OK) {
             r->errors++;
-            if (prev && gg_store_ack(r->st, prev) == GG_OK)
-                prev = 0;
             continue;
         }
-        prev = 0;
         do {
             e = gg_store_get_wait(r->st, q, 60000, 1000, &m);
         } while (e == GG_EEMPTY && !atomic_load(&g_stop));

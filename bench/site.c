@@ -68,3 +68,14 @@ void bench_wait_running(gg_channel *ch, int timeout_ms)
         usleep(100000);
     }
 }
+
+gg_err bench_put_request(gg_store *st, int64_t *prev, const char *dest, const void *data,
+                         size_t len)
+{
+    gg_err e = *prev ? gg_store_ack_put(st, *prev, GG_XMIT_QUEUE, dest, data, len, 0)
+                     : gg_store_put(st, GG_XMIT_QUEUE, dest, data, len, 0, NULL);
+
+    if (e == GG_OK || (*prev && gg_store_ack(st, *prev) == GG_OK))
+        *prev = 0;
+    return e;
+}
